@@ -1,0 +1,145 @@
+"""Session start, language, privacy notice, fallback, urgent help, services not yet available."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import ValidationAction
+
+from actions.common import entity, intent, knowledge_base, language, municipality_variables
+from vecina.nlu.guard import MESSAGE_GUARD
+from vecina.nlu.language_detector import LANGUAGE_DETECTION
+from vecina.services import language as languages
+from vecina.settings import get_settings
+
+CARRIED_OVER = ("language",)
+UNAVAILABLE_RESPONSES = {
+    "appointment_book": "utter_appointment_book_unavailable",
+    "appointment_cancel": "utter_appointment_cancel_unavailable",
+    "appointment_change": "utter_appointment_change_unavailable",
+    "appointment_list": "utter_appointment_list_unavailable",
+    "case_status": "utter_case_status_unavailable",
+    "report_incident": "utter_report_incident_unavailable",
+    "complaint": "utter_complaint_unavailable",
+    "subscribe_notices": "utter_subscribe_notices_unavailable",
+    "unsubscribe_notices": "utter_unsubscribe_notices_unavailable",
+    "human_handoff": "utter_human_handoff_unavailable",
+}
+
+
+class ActionSessionStart(Action):
+    """New session: keep only the language; the privacy notice goes with the first reply."""
+
+    def name(self) -> Text:
+        return "action_session_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        events: List[EventType] = [SessionStarted()]
+        events += [SlotSet(slot, tracker.get_slot(slot)) for slot in CARRIED_OVER if tracker.get_slot(slot)]
+        return events + [ActionExecuted("action_listen")]
+
+
+class ActionDetectLanguage(Action):
+    """Custom slot mapping of `language`: runs after every citizen message."""
+
+    def name(self) -> Text:
+        return "action_detect_language"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        detection = tracker.latest_message.get(LANGUAGE_DETECTION) or {}
+        requested = entity(tracker, "language") if intent(tracker) == "change_language" else None
+        current = tracker.get_slot("language")
+        decided = languages.decide(current, detection.get("language"), bool(detection.get("reliable")),
+                                   requested, get_settings().catalan_variety)
+        return [SlotSet("language", decided)] if decided != current else []
+
+
+class ValidateSlotMappings(ValidationAction):
+    """Runs after every citizen message, with the language already decided."""
+
+    def name(self) -> Text:
+        return "action_validate_slot_mappings"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        events: List[EventType] = []
+        if not tracker.get_slot("privacy_notice_shown"):
+            kb = knowledge_base()
+            dispatcher.utter_message(response="utter_privacy_notice",
+                                     **municipality_variables(kb, language(tracker)))
+            events.append(SlotSet("privacy_notice_shown", True))
+        if intent(tracker) != "nlu_fallback" and tracker.get_slot("fallback_count"):
+            events.append(SlotSet("fallback_count", 0.0))
+        return events
+
+
+class ActionHandleFallback(Action):
+    """Not understood: say so kindly; after two in a row offer a person."""
+
+    def name(self) -> Text:
+        return "action_handle_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        guard = tracker.latest_message.get(MESSAGE_GUARD) or {}
+        if guard.get("issue") == "empty":
+            dispatcher.utter_message(response="utter_empty_message")
+            return []
+        if guard.get("issue") == "too_long":
+            dispatcher.utter_message(response="utter_message_too_long", max_length=guard.get("max_length"))
+            return []
+        count = int(tracker.get_slot("fallback_count") or 0) + 1
+        if count >= 2:
+            dispatcher.utter_message(response="utter_offer_human")
+            return [SlotSet("fallback_count", 0.0)]
+        dispatcher.utter_message(response="utter_did_not_understand")
+        return [SlotSet("fallback_count", float(count))]
+
+
+class ActionChangeLanguage(Action):
+    """The slot is already switched by action_detect_language; confirm or ask which language."""
+
+    def name(self) -> Text:
+        return "action_change_language"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        if entity(tracker, "language") in ("es", "ca", "va"):
+            dispatcher.utter_message(response="utter_language_changed")
+        else:
+            dispatcher.utter_message(response="utter_ask_which_language")
+        return []
+
+
+class ActionUrgentContacts(Action):
+    """After the national emergency numbers: the municipal emergency contacts from kb."""
+
+    def name(self) -> Text:
+        return "action_urgent_contacts"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        lang = language(tracker)
+        contacts = knowledge_base().municipality.emergency_contacts
+        lines = "\n".join(f"{contact.label[lang]}: {contact.phone}" for contact in contacts)
+        dispatcher.utter_message(response="utter_urgent_municipal_contacts", contacts=lines)
+        return []
+
+
+class ActionServiceUnavailable(Action):
+    """Intents whose features come later: an honest answer with what the citizen can do now."""
+
+    def name(self) -> Text:
+        return "action_service_unavailable"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        response = UNAVAILABLE_RESPONSES.get(intent(tracker) or "", UNAVAILABLE_RESPONSES["human_handoff"])
+        dispatcher.utter_message(response=response,
+                                 **municipality_variables(knowledge_base(), language(tracker)))
+        return []

@@ -1,0 +1,137 @@
+"""Start the real action server and Rasa server on free loopback ports, and talk to them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import jwt
+
+from vecina.settings import ROOT, Settings
+
+JWT_SECRET = "integration-tests-only"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _request(url: str, body: Optional[dict] = None, token: Optional[str] = None, timeout: float = 60) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode() or "null")
+
+
+@dataclass
+class Stack:
+    rasa_url: str
+    actions_url: str
+    workdir: Path
+    processes: List[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def token(self) -> str:
+        payload = {"user": {"username": "tests", "role": "admin"}, "exp": int(time.time()) + 300}
+        return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
+
+    def say(self, sender: str, text: str, metadata: Optional[dict] = None) -> List[Dict[str, Any]]:
+        body: Dict[str, Any] = {"sender": sender, "message": text}
+        if metadata:
+            body["metadata"] = metadata
+        return _request(f"{self.rasa_url}/webhooks/rest/webhook", body)
+
+    def tracker(self, sender: str) -> Dict[str, Any]:
+        return _request(f"{self.rasa_url}/conversations/{sender}/tracker", token=self.token)
+
+    def turn(self, sender: str, text: str, metadata: Optional[dict] = None) -> tuple:
+        """Send one message; return (REST replies, response names of this turn, slots after it)."""
+        replies = self.say(sender, text, metadata)
+        tracker = self.tracker(sender)
+        events = tracker["events"]
+        last_user = max(i for i, e in enumerate(events) if e["event"] == "user")
+        names = [(e.get("metadata") or {}).get("utter_action") for e in events[last_user:] if e["event"] == "bot"]
+        return replies, names, tracker["slots"]
+
+    @staticmethod
+    def new_sender() -> str:
+        return f"test-{uuid.uuid4().hex[:12]}"
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait(url: str, process: subprocess.Popen, log: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(1)
+    raise RuntimeError(f"{url}: not ready after {seconds:.0f}s:\n{log.read_text()[-3000:]}")
+
+
+def start_stack(workdir: Path, model: Path, extra_env: Optional[Dict[str, str]] = None) -> Stack:
+    from vecina.kb.store import load
+
+    rasa_port, actions_port = free_port(), free_port()
+    database_url = f"sqlite:///{workdir / 'vecina.db'}"
+    load(ROOT / "kb", database_url)
+    env = dict(os.environ)
+    env.update({"VECINA_DATABASE_URL": database_url, "VECINA_TRACKER_URL": f"sqlite:///{workdir / 'tracker.db'}",
+                "VECINA_ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook"})
+    env.update(extra_env or {})
+    settings = _settings_from(env)
+    env.update(settings.rasa_environment())
+    env["PYTHONPATH"] = str(ROOT)
+    stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", workdir)
+    actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
+    stack.processes.append(subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+        cwd=ROOT, env=env, stdout=actions_log.open("w"), stderr=subprocess.STDOUT))
+    stack.processes.append(subprocess.Popen(
+        [sys.executable, "-m", "rasa", "run", "--model", str(model), "--endpoints", "endpoints.yml",
+         "--credentials", "credentials.yml", "--port", str(rasa_port), "--interface", "127.0.0.1",
+         "--enable-api", "--jwt-secret", JWT_SECRET, "--jwt-method", "HS256", "--cors", "*"],
+        cwd=ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT))
+    try:
+        _wait(f"{stack.actions_url}/health", stack.processes[0], actions_log, 120)
+        _wait(f"{stack.rasa_url}/", stack.processes[1], rasa_log, 300)
+    except Exception:
+        stack.stop()
+        raise
+    return stack
+
+
+def _settings_from(env: Dict[str, str]) -> Settings:
+    saved = dict(os.environ)
+    try:
+        os.environ.update(env)
+        return Settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -1,0 +1,60 @@
+"""The real servers over the REST channel: answers come from kb, in the citizen's language."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def _texts(replies) -> str:
+    return "\n".join(reply.get("text") or "" for reply in replies)
+
+
+@pytest.mark.parametrize("opening, language", [
+    ("hola, que es la renta valenciana de inclusion?", "es"),
+    ("bon dia, què és la renda valenciana d'inclusió?", "va"),  # Valencian deployment (VECINA_CATALAN_VARIETY=va)
+])
+def test_procedure_answer_comes_from_kb_in_the_citizen_language(stack: Stack, kb, opening: str, language: str) -> None:
+    sender = stack.new_sender()
+    replies, _names, slots = stack.turn(sender, opening)
+    text = _texts(replies)
+    procedure = kb.procedures["inclusion-income"]
+    assert slots["language"] == language
+    assert procedure.summary[language] in text
+    assert kb.municipality.privacy_url in text
+    other = "es" if language != "es" else "va"
+    assert procedure.summary[other] not in text
+
+
+def test_central_catalan_on_request(stack: Stack, kb) -> None:
+    sender = stack.new_sender()
+    stack.turn(sender, "bon dia, em pots parlar en català?")
+    replies, _names, slots = stack.turn(sender, "quins documents calen per a la teleassistència?")
+    assert slots["language"] == "ca"
+    documents = kb.procedures["tele-assistance"].documents
+    assert documents[0].name["ca"] in _texts(replies)
+
+
+def test_buttons_reach_the_rest_channel(stack: Stack) -> None:
+    replies = stack.say(stack.new_sender(), "que papeles necesito?")
+    buttons = [button for reply in replies for button in reply.get("buttons", [])]
+    assert any(button["payload"].startswith('/procedure_documents{"procedure":') for button in buttons)
+
+
+@pytest.mark.parametrize("text, response", [
+    ("", "utter_empty_message"),
+    ("🙂🙂👍", "utter_empty_message"),
+    ("hola " * 1000, "utter_message_too_long"),
+])
+def test_bad_input_gets_a_helpful_reply(stack: Stack, text: str, response: str) -> None:
+    replies, names, _ = stack.turn(stack.new_sender(), text)
+    assert replies and response in names
+
+
+def test_a_long_urgent_message_is_never_dropped(stack: Stack) -> None:
+    text = "no tengo donde dormir esta noche con mis hijos, " * 60
+    _replies, names, _ = stack.turn(stack.new_sender(), text)
+    assert "utter_urgent_help" in names

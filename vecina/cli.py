@@ -1,0 +1,244 @@
+"""`vecina ...` commands for editors, operators and `make`."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from vecina.settings import ROOT, Settings, get_settings
+
+LOOKUPS_PATH = ROOT / "data" / "nlu" / "lookups" / "kb.yml"
+TRAINING_INPUTS = ("config.yml", "domain", "data")
+
+
+def _fail(message: str) -> int:
+    print(f"vecina: {message}", file=sys.stderr)
+    return 1
+
+
+def cmd_kb_validate(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina.kb.build import validate_dir
+
+    kb_dir = Path(args.kb_dir or settings.kb_dir)
+    if not kb_dir.is_dir():
+        return _fail(f"{kb_dir}: not a folder")
+    kb, problems, _ = validate_dir(kb_dir)
+    for problem in problems:
+        print(f"{kb_dir.name}/{problem}")
+    if problems or kb is None:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(f"kb OK: {len(kb.procedures)} procedures, {len(kb.centres)} centres, "
+          f"{len(kb.districts)} districts, {len(kb.streets)} streets")
+    return 0
+
+
+def cmd_kb_load(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina.kb.store import KbInvalid, load
+
+    kb_dir = Path(args.kb_dir or settings.kb_dir)
+    try:
+        result = load(kb_dir, settings.database_url)
+    except KbInvalid as invalid:
+        for problem in invalid.problems:
+            print(f"{kb_dir.name}/{problem}")
+        return _fail(f"{len(invalid.problems)} problem(s): nothing was loaded")
+    counts = ", ".join(f"{count} {name}" for name, count in result.counts.items())
+    state = "loaded" if result.changed else "unchanged"
+    print(f"kb {state} (version {result.version}): {counts}")
+    return 0
+
+
+def cmd_kb_lookups(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina.kb import lookups
+    from vecina.kb.build import validate_dir
+
+    kb, problems, _ = validate_dir(Path(args.kb_dir or settings.kb_dir))
+    if problems or kb is None:
+        return _fail("the kb has problems: run 'vecina kb validate'")
+    changed = lookups.write(kb, LOOKUPS_PATH)
+    print(f"{LOOKUPS_PATH.relative_to(ROOT)} {'written' if changed else 'unchanged'}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina import db
+
+    db.upgrade(settings.database_url)
+    print("database schema up to date")
+    return 0
+
+
+def cmd_data_validate(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina.data_validation import check_rasa_output, dispatched_responses
+
+    command = [sys.executable, "-m", "rasa", "data", "validate", "--data", "data", "--domain", "domain",
+               "--config", "config.yml"]
+    completed = subprocess.run(command, cwd=ROOT, env=_rasa_env(settings), capture_output=True, text=True)
+    problems = check_rasa_output(completed.stdout + completed.stderr, dispatched_responses(ROOT))
+    for problem in problems:
+        print(problem)
+    if completed.returncode != 0 or problems:
+        return _fail(f"rasa data validate: {len(problems)} warning(s) or error(s)")
+    print("rasa data validate: no warnings (responses sent by custom actions are checked by name)")
+    return 0
+
+
+def training_fingerprint() -> str:
+    """Hash of everything training reads: retrain only when one of these changes."""
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = ROOT / name
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            digest.update(file.relative_to(ROOT).as_posix().encode())
+            digest.update(file.read_bytes())
+    for module in ("language_detector.py", "guard.py", "detection.py"):
+        digest.update((ROOT / "vecina" / "nlu" / module).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def model_path(settings: Settings) -> Path:
+    return settings.models_dir / f"vecina-{training_fingerprint()}.tar.gz"
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    target = model_path(settings)
+    if target.exists() and not args.force:
+        print(f"model up to date: {target}")
+        return 0
+    command = [sys.executable, "-m", "rasa", "train", "--config", "config.yml", "--domain", "domain",
+               "--data", "data", "--out", str(settings.models_dir), "--fixed-model-name", target.name[:-len(".tar.gz")]]
+    print(f"training {target.name} (data, domain or config changed)")
+    completed = subprocess.run(command, cwd=ROOT, env=_rasa_env(settings))
+    if completed.returncode != 0:
+        return _fail("training failed")
+    print(f"model {target}")
+    return 0
+
+
+def _rasa_env(settings: Settings) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.update(settings.rasa_environment())
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def cmd_rasa_env(args: argparse.Namespace, settings: Settings) -> int:
+    """Print `export` lines, for running rasa by hand with the same configuration."""
+    for key, value in settings.rasa_environment().items():
+        print(f"export {key}={value!r}")
+    return 0
+
+
+def server_commands(settings: Settings, model: Path) -> Dict[str, List[str]]:
+    python = sys.executable
+    return {
+        "actions": [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
+        "rasa": [python, "-m", "rasa", "run", "--model", str(model), "--endpoints", "endpoints.yml",
+                 "--credentials", "credentials.yml", "--port", str(settings.rasa_port),
+                 "--interface", settings.bind_host, "--cors", "*"],
+        "web": [python, "-m", "vecina.web", "--port", str(settings.web_port), "--host", settings.bind_host],
+    }
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Prepare (kb, lookups, model) and run every process in the foreground until Ctrl-C."""
+    for step in (cmd_kb_load, cmd_kb_lookups, cmd_train):
+        if step(args, settings) != 0:
+            return 1
+    env = _rasa_env(settings)
+    processes: Dict[str, subprocess.Popen] = {}
+    for name, command in server_commands(settings, model_path(settings)).items():
+        processes[name] = subprocess.Popen(command, cwd=ROOT, env=env)
+    host = settings.bind_host
+    print(f"\nVecina is starting (the Rasa server needs about a minute to load the model):\n"
+          f"  web chat      http://{host}:{settings.web_port}/\n"
+          f"  Rasa server   http://{host}:{settings.rasa_port}/  (REST: /webhooks/rest/webhook)\n"
+          f"  action server http://{host}:{settings.actions_port}/health\n"
+          f"Press Ctrl-C to stop.\n", flush=True)
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    exit_code = 0
+    while not stopping:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                print(f"vecina: the {name} process stopped (exit {process.returncode}); stopping all",
+                      file=sys.stderr)
+                stopping, exit_code = True, 1
+        time.sleep(0.5)
+    _terminate(processes.values())
+    print("Vecina stopped.")
+    return exit_code
+
+
+def _terminate(processes) -> None:  # type: ignore[no-untyped-def]
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 15
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vecina", description="Vecina citizen-service assistant")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    kb = commands.add_parser("kb", help="knowledge base").add_subparsers(dest="kb_command", required=True)
+    for name, function, help_text in (
+        ("validate", cmd_kb_validate, "check kb/ and print every problem as file:line: message"),
+        ("load", cmd_kb_load, "validate and load kb/ into the database (safe to repeat)"),
+        ("lookups", cmd_kb_lookups, "regenerate the NLU synonyms and lookup tables from kb/"),
+    ):
+        sub = kb.add_parser(name, help=help_text)
+        sub.add_argument("--kb-dir", help="kb folder (default: VECINA_KB_DIR or ./kb)")
+        sub.set_defaults(function=function)
+
+    db = commands.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply database migrations").set_defaults(function=cmd_db_upgrade)
+
+    data = commands.add_parser("data", help="training data").add_subparsers(dest="data_command", required=True)
+    data.add_parser("validate", help="rasa data validate, failing on any warning").set_defaults(
+        function=cmd_data_validate)
+
+    train = commands.add_parser("train", help="train the model when data, domain or config changed")
+    train.add_argument("--force", action="store_true", help="train even when a model for these inputs exists")
+    train.set_defaults(function=cmd_train)
+
+    run = commands.add_parser("run", help="prepare and start everything in the foreground")
+    run.add_argument("--kb-dir", help=argparse.SUPPRESS)
+    run.set_defaults(function=cmd_run, force=False)
+
+    commands.add_parser("rasa-env", help="print the environment Rasa needs").set_defaults(function=cmd_rasa_env)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except Exception as error:  # pydantic's ValidationError names the variable
+        return _fail(f"configuration error: {error}")
+    return int(args.function(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

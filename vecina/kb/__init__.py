@@ -1,0 +1,1 @@
+"""Knowledge base: the content editors maintain in `kb/` (schema, validation, loading, lookups)."""

@@ -1,0 +1,56 @@
+"""Rasa graph component, last in the pipeline: routes messages no classifier should judge.
+
+Empty or emoji-only messages and messages over `max_length` characters become `nlu_fallback`
+with `message_guard.issue` saying why, so the fallback action can answer helpfully. An urgent
+message is never overridden, however long.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from vecina.text import has_words
+
+MESSAGE_GUARD = "message_guard"
+FALLBACK_INTENT = "nlu_fallback"
+NEVER_OVERRIDDEN = ("urgent_help",)
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class MessageGuard(GraphComponent):
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"max_length": 2000}
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self.max_length = int(config["max_length"])
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "MessageGuard":
+        return cls(config)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            text = message.get(TEXT) or ""
+            issue = None
+            if not has_words(text):
+                issue = "empty"
+            elif len(text) > self.max_length:
+                issue = "too_long"
+            current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            if issue is None or current in NEVER_OVERRIDDEN:
+                continue
+            message.set(INTENT, {INTENT_NAME_KEY: FALLBACK_INTENT, "confidence": 1.0}, add_to_output=True)
+            ranking = message.get(INTENT_RANKING_KEY) or []
+            message.set(INTENT_RANKING_KEY, [{INTENT_NAME_KEY: FALLBACK_INTENT, "confidence": 1.0}, *ranking],
+                        add_to_output=True)
+            message.set(MESSAGE_GUARD, {"issue": issue, "max_length": self.max_length}, add_to_output=True)
+        return messages

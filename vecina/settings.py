@@ -1,0 +1,85 @@
+"""All configuration comes from the environment, validated once (see README "Configuration")."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, Optional
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseSettings, Field, validator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    database_url: str = Field(f"sqlite:///{ROOT / 'var' / 'vecina.db'}", env="VECINA_DATABASE_URL")
+    tracker_url: str = Field(f"sqlite:///{ROOT / 'var' / 'tracker.db'}", env="VECINA_TRACKER_URL")
+    lock_store_url: Optional[str] = Field(None, env="VECINA_LOCK_STORE_URL")
+    action_endpoint_url: str = Field("http://127.0.0.1:5055/webhook", env="VECINA_ACTION_ENDPOINT_URL")
+    catalan_variety: str = Field("va", env="VECINA_CATALAN_VARIETY")
+    kb_dir: Path = Field(ROOT / "kb", env="VECINA_KB_DIR")
+    models_dir: Path = Field(ROOT / "models", env="VECINA_MODELS_DIR")
+    domain_dir: Path = Field(ROOT / "domain", env="VECINA_DOMAIN_DIR")
+    rasa_port: int = Field(5005, env="VECINA_RASA_PORT")
+    actions_port: int = Field(5055, env="VECINA_ACTIONS_PORT")
+    web_port: int = Field(8080, env="VECINA_WEB_PORT")
+    bind_host: str = Field("127.0.0.1", env="VECINA_BIND_HOST")
+    webchat_socket_url: Optional[str] = Field(None, env="VECINA_WEBCHAT_SOCKET_URL")
+
+    @property
+    def socket_url(self) -> str:
+        """Where browsers reach Rasa's socket.io channel (behind a proxy: set the public URL)."""
+        return self.webchat_socket_url or f"http://{self.bind_host}:{self.rasa_port}"
+
+    class Config:
+        case_sensitive = False
+
+    @validator("catalan_variety")
+    def _variety(cls, value: str) -> str:
+        if value not in ("ca", "va"):
+            raise ValueError("VECINA_CATALAN_VARIETY must be 'ca' or 'va'")
+        return value
+
+    @validator("lock_store_url")
+    def _lock_store(cls, value: Optional[str]) -> Optional[str]:
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("VECINA_LOCK_STORE_URL must be a redis:// URL")
+        return value or None
+
+    def rasa_environment(self) -> Dict[str, str]:
+        """Variables that endpoints.yml reads: Rasa takes host/port/db fields, not URLs."""
+        tracker = urlsplit(self.tracker_url)
+        dialect = tracker.scheme.split("+")[0]
+        env = {
+            "VECINA_TRACKER_DIALECT": tracker.scheme,
+            "VECINA_TRACKER_HOST": tracker.hostname or "",
+            "VECINA_TRACKER_PORT": str(tracker.port or (5432 if dialect == "postgresql" else "")),
+            "VECINA_TRACKER_DB": tracker.path if dialect == "sqlite" else tracker.path.lstrip("/"),
+            "VECINA_TRACKER_USER": unquote(tracker.username or ""),
+            "VECINA_TRACKER_PASSWORD": unquote(tracker.password or ""),
+            "VECINA_ACTION_ENDPOINT_URL": self.action_endpoint_url,
+            "VECINA_LOCK_STORE_TYPE": "in_memory",
+            "VECINA_LOCK_STORE_HOST": "",
+            "VECINA_LOCK_STORE_PORT": "6379",
+            "VECINA_LOCK_STORE_DB": "1",
+            "VECINA_LOCK_STORE_PASSWORD": "",
+            "RASA_TELEMETRY_ENABLED": "false",
+        }
+        if dialect == "sqlite":
+            env["VECINA_TRACKER_DB"] = tracker.path[1:] if tracker.path.startswith("//") else tracker.path
+        if self.lock_store_url:
+            lock = urlsplit(self.lock_store_url)
+            env.update({
+                "VECINA_LOCK_STORE_TYPE": "redis",
+                "VECINA_LOCK_STORE_HOST": lock.hostname or "localhost",
+                "VECINA_LOCK_STORE_PORT": str(lock.port or 6379),
+                "VECINA_LOCK_STORE_DB": lock.path.lstrip("/") or "1",
+                "VECINA_LOCK_STORE_PASSWORD": unquote(lock.password or ""),
+            })
+        return env
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
