@@ -58,33 +58,55 @@ class ActionCentreInfo(Action):
         return []
 
 
+def address_slots(tracker: Tracker) -> Dict[Text, Any]:
+    """Slots the latest message gives to the centre search, combined with what earlier turns gave.
+
+    Empty when the message says nothing about an address, so other rules can answer it.
+    """
+    text = message_text(tracker)
+    metadata = tracker.latest_message.get("metadata") or {}
+    query = AddressQuery(
+        text=text, street=entity(tracker, "street"), street_number=entity(tracker, "street_number"),
+        postcode=entity(tracker, "postcode"), district=entity(tracker, "district"),
+        latitude=metadata.get("latitude"), longitude=metadata.get("longitude"),
+        known_street=tracker.get_slot("centre_search_street"))
+    result = CentreDirectory(knowledge_base()).resolve(query)
+    if result.status == search.FOUND:
+        return {"centre_district": result.district.id, "centre_search_need": None}
+    if result.status == search.NEED_ADDRESS:
+        if intent(tracker) not in ADDRESS_INTENTS or tracker.get_slot("requested_slot") is None:
+            return {}
+        result = search.AddressResult(search.STREET_NOT_FOUND, street_text=text[:80])
+    return {
+        "centre_search_need": result.status,
+        "centre_search_street": result.street.id if result.street else tracker.get_slot("centre_search_street"),
+        "centre_search_text": result.postcode or result.street_text,
+    }
+
+
+class ActionExtractCentreAddress(Action):
+    """Custom slot mapping of `centre_district`: reads the address in the message that starts the
+    search (Rasa's form activation does not run the form's own extraction on that message)."""
+
+    def name(self) -> Text:
+        return "action_extract_centre_address"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        if intent(tracker) != "find_my_centre" or (tracker.active_loop or {}).get("name"):
+            return []
+        return [SlotSet(slot, value) for slot, value in address_slots(tracker).items()]
+
+
 class ValidateCentreSearchForm(FormValidationAction):
-    """Reads the address from each message, combined with what earlier turns gave."""
+    """While the search is active: each answer, combined with what earlier turns gave."""
 
     def name(self) -> Text:
         return "validate_centre_search_form"
 
     async def extract_centre_district(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                       domain: DomainDict) -> Dict[Text, Any]:
-        text = message_text(tracker)
-        metadata = tracker.latest_message.get("metadata") or {}
-        query = AddressQuery(
-            text=text, street=entity(tracker, "street"), street_number=entity(tracker, "street_number"),
-            postcode=entity(tracker, "postcode"), district=entity(tracker, "district"),
-            latitude=metadata.get("latitude"), longitude=metadata.get("longitude"),
-            known_street=tracker.get_slot("centre_search_street"))
-        result = CentreDirectory(knowledge_base()).resolve(query)
-        if result.status == search.FOUND:
-            return {"centre_district": result.district.id, "centre_search_need": None}
-        if result.status == search.NEED_ADDRESS:
-            if intent(tracker) not in ADDRESS_INTENTS or tracker.get_slot("requested_slot") is None:
-                return {}  # nothing about an address: let the other rules answer
-            result = search.AddressResult(search.STREET_NOT_FOUND, street_text=text[:80])
-        return {
-            "centre_search_need": result.status,
-            "centre_search_street": result.street.id if result.street else tracker.get_slot("centre_search_street"),
-            "centre_search_text": result.postcode or result.street_text,
-        }
+        return address_slots(tracker)
 
 
 class ActionAskCentreDistrict(Action):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.events import ActionExecuted, EventType, FollowupAction, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
@@ -79,7 +79,11 @@ class ValidateSlotMappings(ValidationAction):
 
 
 class ActionHandleFallback(Action):
-    """Not understood: say so kindly; after two in a row offer a person."""
+    """Not understood: say so kindly; after two in a row offer a person.
+
+    Also Rasa's core fallback (no rule fits): it then waits for the citizen instead of being
+    predicted again and again.
+    """
 
     def name(self) -> Text:
         return "action_handle_fallback"
@@ -87,18 +91,19 @@ class ActionHandleFallback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         guard = tracker.latest_message.get(MESSAGE_GUARD) or {}
+        listen = FollowupAction("action_listen")
         if guard.get("issue") == "empty":
             dispatcher.utter_message(response="utter_empty_message")
-            return []
+            return [listen]
         if guard.get("issue") == "too_long":
             dispatcher.utter_message(response="utter_message_too_long", max_length=guard.get("max_length"))
-            return []
+            return [listen]
         count = int(tracker.get_slot("fallback_count") or 0) + 1
         if count >= 2:
             dispatcher.utter_message(response="utter_offer_human")
-            return [SlotSet("fallback_count", 0.0)]
+            return [SlotSet("fallback_count", 0.0), listen]
         dispatcher.utter_message(response="utter_did_not_understand")
-        return [SlotSet("fallback_count", float(count))]
+        return [SlotSet("fallback_count", float(count)), listen]
 
 
 class ActionChangeLanguage(Action):

@@ -91,6 +91,19 @@ def cmd_data_validate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval_nlu(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina.evaluation import main
+
+    return main(ROOT, args.test_share, args.seed, Path(args.output))
+
+
+def cmd_eval_language(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina.evaluation import compare_language_detectors
+
+    print(compare_language_detectors(ROOT))
+    return 0
+
+
 def training_fingerprint() -> str:
     """Hash of everything training reads: retrain only when one of these changes."""
     digest = hashlib.sha256()
@@ -222,6 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train the model when data, domain or config changed")
     train.add_argument("--force", action="store_true", help="train even when a model for these inputs exists")
     train.set_defaults(function=cmd_train)
+
+    evaluation = commands.add_parser("eval", help="measure quality").add_subparsers(dest="eval_command",
+                                                                                      required=True)
+    nlu = evaluation.add_parser("nlu", help="intent accuracy and macro-F1 per language on a held-out split")
+    nlu.add_argument("--test-share", type=float, default=0.2, help="share of each intent held out (default 0.2)")
+    nlu.add_argument("--seed", type=int, default=2026)
+    nlu.add_argument("--output", default=str(ROOT / "results" / "nlu.json"))
+    nlu.set_defaults(function=cmd_eval_nlu)
+
+    evaluation.add_parser("language", help="compare the language detection backends on our examples") \
+        .set_defaults(function=cmd_eval_language)
 
     run = commands.add_parser("run", help="prepare and start everything in the foreground")
     run.add_argument("--kb-dir", help=argparse.SUPPRESS)

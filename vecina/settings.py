@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseSettings, Field, validator
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 
 
 class Settings(BaseSettings):
@@ -54,7 +55,7 @@ class Settings(BaseSettings):
         env = {
             "VECINA_TRACKER_DIALECT": tracker.scheme,
             "VECINA_TRACKER_HOST": tracker.hostname or "",
-            "VECINA_TRACKER_PORT": str(tracker.port or (5432 if dialect == "postgresql" else "")),
+            "VECINA_TRACKER_PORT": str(tracker.port or DEFAULT_PORTS.get(dialect, 0)),  # Rasa wants an integer
             "VECINA_TRACKER_DB": tracker.path if dialect == "sqlite" else tracker.path.lstrip("/"),
             "VECINA_TRACKER_USER": unquote(tracker.username or ""),
             "VECINA_TRACKER_PASSWORD": unquote(tracker.password or ""),

@@ -19,7 +19,7 @@ import jwt
 
 from vecina.settings import ROOT, Settings
 
-JWT_SECRET = "integration-tests-only"
+JWT_SECRET = "integration-tests-only-not-a-real-secret"
 
 
 def free_port() -> int:

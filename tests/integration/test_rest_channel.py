@@ -48,7 +48,7 @@ def test_buttons_reach_the_rest_channel(stack: Stack) -> None:
     ("", "utter_empty_message"),
     ("🙂🙂👍", "utter_empty_message"),
     ("hola " * 1000, "utter_message_too_long"),
-])
+], ids=["empty", "emoji-only", "5000-characters"])
 def test_bad_input_gets_a_helpful_reply(stack: Stack, text: str, response: str) -> None:
     replies, names, _ = stack.turn(stack.new_sender(), text)
     assert replies and response in names

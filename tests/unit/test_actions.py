@@ -7,7 +7,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.centres import (ActionAnswerMyCentre, ActionAskCentreDistrict, ActionCentreInfo,
-                             ValidateCentreSearchForm)
+                             ActionExtractCentreAddress, ValidateCentreSearchForm)
 from actions.conversation import (ActionChangeLanguage, ActionDetectLanguage, ActionHandleFallback,
                                   ActionServiceUnavailable, ActionSessionStart, ActionUrgentContacts,
                                   ValidateSlotMappings)
@@ -125,6 +125,17 @@ async def test_centre_search_completes_and_answers() -> None:
     assert all(value is None for value in slots_of(events).values())
 
 
+async def test_the_message_that_starts_the_search_is_read() -> None:
+    tracker = make_tracker("que centro me toca? vivo en la calle de la paz 14", "find_my_centre")
+    _, events = await run(ActionExtractCentreAddress(), tracker)
+    assert slots_of(events)["centre_district"] == "centre-historic"
+    in_form = make_tracker("calle de la paz 14", "find_my_centre")
+    in_form.active_loop = {"name": "centre_search_form"}
+    assert (await run(ActionExtractCentreAddress(), in_form))[1] == []  # the form reads it itself
+    other = make_tracker("horario del centro de benimar", "centre_info")
+    assert (await run(ActionExtractCentreAddress(), other))[1] == []
+
+
 async def test_centre_search_ignores_messages_about_something_else() -> None:
     tracker = make_tracker("gracias", "thank", slots={"requested_slot": "centre_district"})
     assert await ValidateCentreSearchForm().extract_centre_district(CollectingDispatcher(), tracker, DOMAIN) == {}
@@ -167,6 +178,7 @@ async def test_change_language_confirms_or_asks() -> None:
 async def test_two_consecutive_misunderstandings_offer_a_person() -> None:
     first, events = await run(ActionHandleFallback(), make_tracker("asdf qwer", "nlu_fallback"))
     assert response_names(first) == ["utter_did_not_understand"]
+    assert events[-1] == {"event": "followup", "timestamp": None, "name": "action_listen"}
     second, events = await run(ActionHandleFallback(),
                                make_tracker("zxcv", "nlu_fallback", slots=slots_of(events)))
     assert response_names(second) == ["utter_offer_human"]
@@ -176,7 +188,8 @@ async def test_two_consecutive_misunderstandings_offer_a_person() -> None:
 async def test_guarded_messages_get_their_own_answer(issue: str, response: str) -> None:
     tracker = make_tracker("", "nlu_fallback", extra={"message_guard": {"issue": issue, "max_length": 2000}})
     dispatcher, events = await run(ActionHandleFallback(), tracker)
-    assert response_names(dispatcher) == [response] and events == []
+    assert response_names(dispatcher) == [response]
+    assert [e["event"] for e in events] == ["followup"]  # no misunderstanding counted
 
 
 async def test_urgent_contacts_come_from_kb_in_order(kb) -> None:

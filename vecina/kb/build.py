@@ -555,9 +555,9 @@ def _index_nodes(root: Any, key: str) -> Dict[str, Any]:
     return {item.get("id"): item for item in root[key] if isinstance(item, dict)}
 
 
-def read_files(kb_dir: Path, report: Reporter) -> Dict[str, Any]:
-    """Parse every kb file with line information; syntax errors become problems."""
-    yaml = YAML(typ="rt")
+def read_files(kb_dir: Path, report: Reporter, with_lines: bool = True) -> Dict[str, Any]:
+    """Parse every kb file; with_lines keeps line information (slower); syntax errors become problems."""
+    yaml = YAML(typ="rt") if with_lines else YAML(typ="safe")
     files: Dict[str, Any] = {}
     paths = [kb_dir / name for name in KB_FILES] + sorted((kb_dir / "procedures").glob("*.yml"))
     for path in paths:
@@ -606,9 +606,14 @@ def build(files: Dict[str, Any], report: Reporter) -> Optional[KnowledgeBase]:
 
 
 def validate_dir(kb_dir: Path) -> Tuple[Optional[KnowledgeBase], List[Problem], Dict[str, Any]]:
+    """Fast pass with the C parser; only when something is wrong, a second pass that knows lines."""
     report = Reporter()
-    files = read_files(kb_dir, report)
+    files = read_files(kb_dir, report, with_lines=False)
     kb = build(files, report)
+    if report.problems:
+        report = Reporter()
+        files = read_files(kb_dir, report, with_lines=True)
+        kb = build(files, report)
     return kb, report.problems, files
 
 

@@ -1,12 +1,14 @@
 """Rasa graph component, last in the pipeline: routes messages no classifier should judge.
 
-Empty or emoji-only messages and messages over `max_length` characters become `nlu_fallback`
+Empty or emoji-only messages, messages over `max_length` characters, and gibberish that the
+classifier filed as out_of_scope (no word known in Spanish or Catalan) become `nlu_fallback`
 with `message_guard.issue` saying why, so the fallback action can answer helpfully. An urgent
 message is never overridden, however long.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -18,9 +20,18 @@ from rasa.shared.nlu.training_data.message import Message
 
 from vecina.text import has_words
 
+WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
 MESSAGE_GUARD = "message_guard"
 FALLBACK_INTENT = "nlu_fallback"
 NEVER_OVERRIDDEN = ("urgent_help",)
+
+
+def known_words(text: str) -> bool:
+    """Any word a Spanish or Catalan dictionary knows (simplemma ships them in its package)."""
+    from simplemma import is_known
+
+    return any(is_known(word, lang="es") or is_known(word, lang="ca") for word in WORD.findall(text.lower()))
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
@@ -41,11 +52,13 @@ class MessageGuard(GraphComponent):
         for message in messages:
             text = message.get(TEXT) or ""
             issue = None
+            current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
             if not has_words(text):
                 issue = "empty"
             elif len(text) > self.max_length:
                 issue = "too_long"
-            current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            elif current == "out_of_scope" and not known_words(text):
+                issue = "unknown_words"
             if issue is None or current in NEVER_OVERRIDDEN:
                 continue
             message.set(INTENT, {INTENT_NAME_KEY: FALLBACK_INTENT, "confidence": 1.0}, add_to_output=True)

@@ -1,0 +1,46 @@
+"""The message guard and the language detector as Rasa components, on real Message objects."""
+
+from __future__ import annotations
+
+import pytest
+from rasa.shared.nlu.training_data.message import Message
+
+from vecina.nlu.guard import MessageGuard
+from vecina.nlu.language_detector import LanguageDetector
+
+
+def _message(text: str, intent: str) -> Message:
+    message = Message(data={"text": text})
+    message.set("intent", {"name": intent, "confidence": 0.9}, add_to_output=True)
+    return message
+
+
+@pytest.mark.parametrize("text, intent, issue", [
+    ("", "greet", "empty"),
+    ("👍🙂", "affirm", "empty"),
+    ("hola " * 500, "greet", "too_long"),
+    ("fjdksl qpwoei zmxn", "out_of_scope", "unknown_words"),
+    ("quien gano el partido ayer", "out_of_scope", None),  # a real out-of-scope question stays
+    ("no tengo donde dormir esta noche " * 100, "urgent_help", None),  # never overridden
+    ("que documentos necesito", "procedure_documents", None),
+])
+def test_guard(text: str, intent: str, issue) -> None:
+    message = MessageGuard({"max_length": 2000}).process([_message(text, intent)])[0]
+    if issue is None:
+        assert message.get("intent")["name"] == intent and message.get("message_guard") is None
+    else:
+        assert message.get("intent")["name"] == "nlu_fallback"
+        assert message.get("message_guard")["issue"] == issue
+        assert "message_guard" in message.as_dict(only_output_properties=True)
+
+
+def test_language_detection_reaches_the_parse_output() -> None:
+    detector = LanguageDetector(LanguageDetector.get_default_config())
+    message = detector.process([Message(data={"text": "vull saber quins documents necessito"})])[0]
+    output = message.as_dict(only_output_properties=True)["language_detection"]
+    assert output["language"] == "ca" and output["reliable"] is True
+
+
+def test_unknown_backend_is_refused() -> None:
+    with pytest.raises(ValueError):
+        LanguageDetector({"backend": "guess"})
