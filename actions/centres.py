@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Text
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 
 from actions.common import buttons, entity, intent, knowledge_base, language, message_text, texts
 from vecina.kb.model import Centre
@@ -66,7 +65,7 @@ def address_slots(tracker: Tracker) -> Dict[Text, Any]:
     text = message_text(tracker)
     metadata = tracker.latest_message.get("metadata") or {}
     query = AddressQuery(
-        text=text, street=entity(tracker, "street"), street_number=entity(tracker, "street_number"),
+        text=text, street=_street_entity(tracker), street_number=entity(tracker, "street_number"),
         postcode=entity(tracker, "postcode"), district=entity(tracker, "district"),
         latitude=metadata.get("latitude"), longitude=metadata.get("longitude"),
         known_street=tracker.get_slot("centre_search_street"))
@@ -84,6 +83,16 @@ def address_slots(tracker: Tracker) -> Dict[Text, Any]:
     }
 
 
+def _street_entity(tracker: Tracker) -> Optional[str]:
+    """The extractor may split a street into pieces ("de", "la", "carrer-de-la-pau"): prefer a
+    value the synonym mapper already turned into a kb id, else the longest piece."""
+    values = [str(value) for value in tracker.get_latest_entity_values("street")]
+    if not values:
+        return None
+    known = [value for value in values if value in knowledge_base().streets]
+    return known[0] if known else max(values, key=len)
+
+
 class ActionExtractCentreAddress(Action):
     """Custom slot mapping of `centre_district`: reads the address in the message that starts the
     search (Rasa's form activation does not run the form's own extraction on that message)."""
@@ -98,15 +107,20 @@ class ActionExtractCentreAddress(Action):
         return [SlotSet(slot, value) for slot, value in address_slots(tracker).items()]
 
 
-class ValidateCentreSearchForm(FormValidationAction):
-    """While the search is active: each answer, combined with what earlier turns gave."""
+class ValidateCentreSearchForm(Action):
+    """While the search is active: each answer, combined with what earlier turns gave.
+
+    A plain action, not rasa-sdk's FormValidationAction, which drops every slot that is not a
+    required slot: the partial progress (the street is known, the number is missing) must reach
+    Rasa, or the form rejects the answer.
+    """
 
     def name(self) -> Text:
         return "validate_centre_search_form"
 
-    async def extract_centre_district(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                      domain: DomainDict) -> Dict[Text, Any]:
-        return address_slots(tracker)
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        return [SlotSet(slot, value) for slot, value in address_slots(tracker).items()]
 
 
 class ActionAskCentreDistrict(Action):

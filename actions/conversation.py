@@ -10,8 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
 from actions.common import entity, intent, knowledge_base, language, municipality_variables
-from vecina.nlu.guard import MESSAGE_GUARD
-from vecina.nlu.language_detector import LANGUAGE_DETECTION
+from vecina.nlu import LANGUAGE_DETECTION, MESSAGE_GUARD
 from vecina.services import language as languages
 from vecina.settings import get_settings
 

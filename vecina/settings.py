@@ -66,6 +66,7 @@ class Settings(BaseSettings):
             "VECINA_LOCK_STORE_DB": "1",
             "VECINA_LOCK_STORE_PASSWORD": "",
             "RASA_TELEMETRY_ENABLED": "false",
+            "SANIC_HOST": self.bind_host,  # the action server's interface (rasa-sdk has no option for it)
         }
         if dialect == "sqlite":
             env["VECINA_TRACKER_DB"] = tracker.path[1:] if tracker.path.startswith("//") else tracker.path

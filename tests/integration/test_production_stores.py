@@ -88,3 +88,4 @@ def test_default_settings_are_embedded() -> None:
     env = settings.rasa_environment()
     assert settings.database_url.startswith("sqlite:///") and env["VECINA_TRACKER_DIALECT"] == "sqlite"
     assert env["VECINA_LOCK_STORE_TYPE"] == "in_memory" and env["RASA_TELEMETRY_ENABLED"] == "false"
+    assert env["SANIC_HOST"] == "127.0.0.1"  # the action server listens on loopback unless told otherwise

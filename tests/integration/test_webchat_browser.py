@@ -16,6 +16,7 @@ from vecina.settings import ROOT
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
+PHONE_WIDTH = 360
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=390,844", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
         options.add_argument(flag)
+    # a phone screen (a headless window cannot be narrower than 500 px)
+    options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": PHONE_WIDTH, "height": 740,
+                                                                           "pixelRatio": 2}})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     yield driver
@@ -79,9 +83,9 @@ def test_send_a_message_click_a_button_and_read_the_reply(browser, page_url: str
     wait.until(lambda driver: any(first_document in m.text for m in _bot_messages(driver)[before:]))
     user_messages = browser.find_elements(By.CSS_SELECTOR, ".message--user")
     assert user_messages[-1].text.endswith(title)  # the click shows the button title, not the payload
-    width = browser.execute_script("return document.documentElement.scrollWidth")
-    assert width <= 390  # no horizontal scrolling on a phone-width screen
-    browser.save_screenshot(str(tmp_path / "webchat.png"))
+    widths = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
+    assert widths == [PHONE_WIDTH, PHONE_WIDTH]  # a phone-width screen, and no horizontal scrolling
+    browser.save_screenshot(str(Path(os.environ.get("VECINA_SCREENSHOT_DIR", tmp_path)) / "webchat.png"))
 
 
 def test_language_toggle_switches_page_and_conversation(browser, page_url: str, kb) -> None:

@@ -108,7 +108,7 @@ async def test_centre_info_by_name_and_without_name() -> None:
 ])
 async def test_centre_search_asks_for_what_is_missing(text, entities, need) -> None:
     tracker = make_tracker(text, "find_my_centre", entities, slots={"requested_slot": "centre_district"})
-    extracted = await ValidateCentreSearchForm().extract_centre_district(CollectingDispatcher(), tracker, DOMAIN)
+    extracted = slots_of((await run(ValidateCentreSearchForm(), tracker))[1])
     assert extracted["centre_search_need"] == need and "centre_district" not in extracted
     ask_tracker = make_tracker(text, "find_my_centre", slots=extracted)
     dispatcher, _ = await run(ActionAskCentreDistrict(), ask_tracker)
@@ -118,7 +118,7 @@ async def test_centre_search_asks_for_what_is_missing(text, entities, need) -> N
 
 async def test_centre_search_completes_and_answers() -> None:
     tracker = make_tracker("46981", "find_my_centre", slots={"requested_slot": "centre_district"})
-    extracted = await ValidateCentreSearchForm().extract_centre_district(CollectingDispatcher(), tracker, DOMAIN)
+    extracted = slots_of((await run(ValidateCentreSearchForm(), tracker))[1])
     assert extracted["centre_district"] == "eixample"
     dispatcher, events = await run(ActionAnswerMyCentre(), make_tracker("", slots={"centre_district": "eixample"}))
     assert response_names(dispatcher)[:2] == ["utter_your_centre", "utter_centre_details"]
@@ -134,11 +134,14 @@ async def test_the_message_that_starts_the_search_is_read() -> None:
     assert (await run(ActionExtractCentreAddress(), in_form))[1] == []  # the form reads it itself
     other = make_tracker("horario del centro de benimar", "centre_info")
     assert (await run(ActionExtractCentreAddress(), other))[1] == []
+    split = make_tracker("vivo en la calle de la paz 14", "find_my_centre",
+                         [("street", "de"), ("street", "la"), ("street", "carrer-de-la-pau"), ("street_number", "14")])
+    assert slots_of((await run(ActionExtractCentreAddress(), split))[1])["centre_district"] == "centre-historic"
 
 
 async def test_centre_search_ignores_messages_about_something_else() -> None:
     tracker = make_tracker("gracias", "thank", slots={"requested_slot": "centre_district"})
-    assert await ValidateCentreSearchForm().extract_centre_district(CollectingDispatcher(), tracker, DOMAIN) == {}
+    assert (await run(ValidateCentreSearchForm(), tracker))[1] == []
 
 
 async def test_privacy_notice_once_per_session_and_fallback_reset() -> None:

@@ -92,6 +92,8 @@ def test_unknown_street_gets_suggestions(kb, directory: CentreDirectory) -> None
     missing = directory.resolve(AddressQuery(text="calle de los inventos 5", street="calle de los inventos"))
     assert missing.status == search.STREET_NOT_FOUND
     assert missing.street_text == "calle de los inventos"
+    mislabelled = directory.resolve(AddressQuery(text="calle de los pajaritos inventados 3", postcode="3"))
+    assert mislabelled.status == search.NEED_ADDRESS  # not "postcode 3 does not exist"
 
 
 def test_named_centres_and_district_names(kb, directory: CentreDirectory) -> None:

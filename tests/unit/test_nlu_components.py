@@ -44,3 +44,16 @@ def test_language_detection_reaches_the_parse_output() -> None:
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError):
         LanguageDetector({"backend": "guess"})
+
+
+def test_the_action_server_needs_only_rasa_sdk() -> None:
+    """docker/Dockerfile.actions builds on the slim rasa-sdk image: actions must not import rasa."""
+    import subprocess
+    import sys
+
+    from vecina.settings import ROOT
+
+    code = "import sys, actions; print(sorted(m for m in sys.modules if m == 'rasa' or m.startswith('rasa.')))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

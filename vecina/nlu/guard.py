@@ -18,11 +18,11 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from vecina.nlu import MESSAGE_GUARD
 from vecina.text import has_words
 
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
-MESSAGE_GUARD = "message_guard"
 FALLBACK_INTENT = "nlu_fallback"
 NEVER_OVERRIDDEN = ("urgent_help",)
 

@@ -12,9 +12,9 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from vecina.nlu import LANGUAGE_DETECTION
 from vecina.nlu.detection import BACKENDS, detect
 
-LANGUAGE_DETECTION = "language_detection"
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)

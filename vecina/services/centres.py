@@ -120,7 +120,8 @@ class CentreDirectory:
             return self._by_location(query.latitude, query.longitude)
 
         text_wo_codes = POSTCODE.sub(" ", query.text or "")
-        postcode = query.postcode or _first(POSTCODE.findall(query.text or ""))
+        entity_postcode = query.postcode if query.postcode and POSTCODE.fullmatch(query.postcode) else None
+        postcode = entity_postcode or _first(POSTCODE.findall(query.text or ""))  # "3" is a house number
         street, street_text, suggestions = self._street(query, text_wo_codes)
         number = _number(query.street_number) or (_number_near_street(text_wo_codes) if street else None)
 
@@ -176,6 +177,9 @@ class CentreDirectory:
             suggestions = self._street_fuzzy(core)
             if suggestions and suggestions[0][1] >= 90 and (len(suggestions) == 1 or suggestions[1][1] < 90):
                 return self.kb.streets[suggestions[0][0]], None, []
+            in_text = self._street_in(core_name(text))  # the extractor may have cut the name short
+            if in_text is not None:
+                return in_text, None, []
             return None, query.street, [self.kb.streets[s] for s, _ in suggestions[:3]]
         text_core = core_name(text)
         street = self._street_in(text_core)

@@ -58,7 +58,8 @@
       item.appendChild(group);
     }
     messages.appendChild(item);
-    messages.scrollTop = messages.scrollHeight;
+    document.querySelector(".chat").classList.add("chat--started");
+    item.scrollIntoView({ block: "end" });
     return item;
   }
 
