@@ -163,6 +163,17 @@ def server_commands(settings: Settings, model: Path) -> Dict[str, List[str]]:
     }
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one service in the foreground (production: one service per container or unit)."""
+    model = model_path(settings)
+    if args.service == "rasa" and not model.exists():
+        return _fail(f"no model for the current data ({model.name}): run 'vecina train'")
+    command = server_commands(settings, model)[args.service]
+    os.chdir(ROOT)
+    os.execvpe(command[0], command, _rasa_env(settings))
+    return 1
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Prepare (kb, lookups, model) and run every process in the foreground until Ctrl-C."""
     for step in (cmd_kb_load, cmd_kb_lookups, cmd_train):
@@ -250,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="prepare and start everything in the foreground")
     run.add_argument("--kb-dir", help=argparse.SUPPRESS)
     run.set_defaults(function=cmd_run, force=False)
+
+    serve = commands.add_parser("serve", help="run one service in the foreground (rasa, actions or web)")
+    serve.add_argument("service", choices=("rasa", "actions", "web"))
+    serve.set_defaults(function=cmd_serve)
 
     commands.add_parser("rasa-env", help="print the environment Rasa needs").set_defaults(function=cmd_rasa_env)
     return parser

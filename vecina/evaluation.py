@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import tempfile
 import time
@@ -67,6 +68,7 @@ def _train(root: Path, train: List[Example], workdir: Path) -> Path:
     data = TrainingData(training_examples=[e.message for e in train]).merge(lookups)
     nlu_file = workdir / "train.yml"
     nlu_file.write_text(data.nlu_as_yaml(), encoding="utf-8")
+    os.environ["RASA_CACHE_DIRECTORY"] = str(workdir / "cache")  # a real training: nothing reused
     model = train_nlu(str(root / "config.yml"), str(nlu_file), str(workdir), fixed_model_name="heldout",
                       domain=str(root / "domain"))
     return Path(model)

@@ -22,6 +22,14 @@ from vecina.settings import ROOT, Settings
 JWT_SECRET = "integration-tests-only-not-a-real-secret"
 
 
+def _die_with_parent() -> None:
+    """Servers started by a test run end with it, even when pytest is killed."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -112,12 +120,12 @@ def start_stack(workdir: Path, model: Path, extra_env: Optional[Dict[str, str]] 
     actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
     stack.processes.append(subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-        cwd=ROOT, env=env, stdout=actions_log.open("w"), stderr=subprocess.STDOUT))
+        cwd=ROOT, env=env, stdout=actions_log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
     stack.processes.append(subprocess.Popen(
         [sys.executable, "-m", "rasa", "run", "--model", str(model), "--endpoints", "endpoints.yml",
          "--credentials", "credentials.yml", "--port", str(rasa_port), "--interface", "127.0.0.1",
          "--enable-api", "--jwt-secret", JWT_SECRET, "--jwt-method", "HS256", "--cors", "*"],
-        cwd=ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT))
+        cwd=ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
     try:
         _wait(f"{stack.actions_url}/health", stack.processes[0], actions_log, 120)
         _wait(f"{stack.rasa_url}/", stack.processes[1], rasa_log, 300)

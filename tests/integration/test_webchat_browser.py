@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stack import Stack, _wait, free_port
+from tests.integration.stack import Stack, _die_with_parent, _wait, free_port
 from vecina.settings import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -26,7 +26,7 @@ def page_url(stack: Stack):
                VECINA_WEBCHAT_SOCKET_URL=stack.rasa_url, PYTHONPATH=str(ROOT))
     log = stack.workdir / "web.log"
     process = subprocess.Popen([sys.executable, "-m", "vecina.web", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=log.open("w"), stderr=subprocess.STDOUT)
+                               stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
     url = f"http://127.0.0.1:{port}/"
     _wait(url, process, log, 30)
     yield url
