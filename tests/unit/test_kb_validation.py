@@ -106,3 +106,25 @@ def test_load_is_idempotent(tmp_path: Path) -> None:
     assert first.changed and not second.changed
     assert first.version == second.version
     assert first.counts["procedures"] >= 30
+
+
+def test_generated_nlu_lookups_match_the_kb(kb) -> None:
+    from vecina.cli import LOOKUPS_PATH
+    from vecina.kb.lookups import render
+
+    assert LOOKUPS_PATH.read_text(encoding="utf-8") == render(kb), "run 'vecina kb lookups' and commit the result"
+
+
+def test_a_content_change_reaches_the_running_assistant_without_retraining(tmp_path: Path) -> None:
+    from vecina.kb.store import KbReader
+
+    copy = tmp_path / "kb"
+    shutil.copytree(KB_DIR, copy)
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    load(copy, url)
+    reader = KbReader(url)
+    before = reader.current().procedures["rent-aid"].documents[0].name["es"]
+    assert reader.current() is reader.current()  # cached while nothing changes
+    _replace(copy / "procedures" / "rent-aid.yml", before, "Contrato de alquiler firmado (nuevo requisito)")
+    assert load(copy, url).changed
+    assert reader.current().procedures["rent-aid"].documents[0].name["es"] == "Contrato de alquiler firmado (nuevo requisito)"

@@ -20,10 +20,13 @@ def _message(text: str, intent: str) -> Message:
     ("👍🙂", "affirm", "empty"),
     ("hola " * 500, "greet", "too_long"),
     ("fjdksl qpwoei zmxn", "out_of_scope", "unknown_words"),
+    ("qwrtp zxvbn mlkjh", "find_my_centre", "unknown_words"),  # DIET is confidently wrong on gibberish
     ("quien gano el partido ayer", "out_of_scope", None),  # a real out-of-scope question stays
+    ("zxvbn 46981", "find_my_centre", None),  # digits: a postcode, not gibberish
     ("no tengo donde dormir esta noche " * 100, "urgent_help", None),  # never overridden
     ("que documentos necesito", "procedure_documents", None),
-])
+], ids=["empty", "emoji", "too-long", "gibberish-oos", "gibberish-intent", "real-oos", "digits", "long-urgent",
+        "normal"])
 def test_guard(text: str, intent: str, issue) -> None:
     message = MessageGuard({"max_length": 2000}).process([_message(text, intent)])[0]
     if issue is None:
@@ -32,6 +35,24 @@ def test_guard(text: str, intent: str, issue) -> None:
         assert message.get("intent")["name"] == "nlu_fallback"
         assert message.get("message_guard")["issue"] == issue
         assert "message_guard" in message.as_dict(only_output_properties=True)
+
+
+def test_words_the_model_learned_are_not_gibberish() -> None:
+    """"holaa" or "grax" are in no dictionary, but the training data taught them to the model."""
+    import numpy as np
+    import scipy.sparse
+    from rasa.shared.nlu.training_data.features import Features
+
+    guard = MessageGuard({"max_length": 2000, "vocabulary_featurizer": "word_counts"})
+    learned = _message("grax", "thank")
+    learned.add_features(Features(scipy.sparse.coo_matrix(np.array([[0, 1, 0]])), "sentence", "text", "word_counts"))
+    unseen = _message("grax", "thank")
+    unseen.add_features(Features(scipy.sparse.coo_matrix(np.array([[0, 0, 0]])), "sentence", "text", "word_counts"))
+    assert guard.process([learned])[0].get("intent")["name"] == "thank"
+    assert guard.process([unseen])[0].get("intent")["name"] == "nlu_fallback"
+    with_entity = _message("benimar", "find_my_centre")
+    with_entity.set("entities", [{"entity": "district", "value": "benimar"}])
+    assert guard.process([with_entity])[0].get("intent")["name"] == "find_my_centre"
 
 
 def test_language_detection_reaches_the_parse_output() -> None:

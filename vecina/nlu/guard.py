@@ -1,9 +1,11 @@
 """Rasa graph component, last in the pipeline: routes messages no classifier should judge.
 
-Empty or emoji-only messages, messages over `max_length` characters, and gibberish that the
-classifier filed as out_of_scope (no word known in Spanish or Catalan) become `nlu_fallback`
-with `message_guard.issue` saying why, so the fallback action can answer helpfully. An urgent
-message is never overridden, however long.
+Empty or emoji-only messages, messages over `max_length` characters, and gibberish become
+`nlu_fallback` with `message_guard.issue` saying why, so the fallback action can answer
+helpfully. DIET is confidently wrong on gibberish ("qwrtp zxvbn" -> find_my_centre), so a
+message counts as gibberish when none of its words was seen in training (the word-level
+featurizer's vector is empty), no Spanish or Catalan dictionary knows them, and it has no
+digits and no entities. An urgent message is never overridden, however long.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from vecina.nlu import MESSAGE_GUARD
@@ -38,10 +40,11 @@ def known_words(text: str) -> bool:
 class MessageGuard(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"max_length": 2000}
+        return {"max_length": 2000, "vocabulary_featurizer": None}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self.max_length = int(config["max_length"])
+        self.vocabulary_featurizer = config.get("vocabulary_featurizer")
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -57,7 +60,7 @@ class MessageGuard(GraphComponent):
                 issue = "empty"
             elif len(text) > self.max_length:
                 issue = "too_long"
-            elif current == "out_of_scope" and not known_words(text):
+            elif self._gibberish(message, text):
                 issue = "unknown_words"
             if issue is None or current in NEVER_OVERRIDDEN:
                 continue
@@ -67,3 +70,12 @@ class MessageGuard(GraphComponent):
                         add_to_output=True)
             message.set(MESSAGE_GUARD, {"issue": issue, "max_length": self.max_length}, add_to_output=True)
         return messages
+
+    def _gibberish(self, message: Message, text: str) -> bool:
+        if any(ch.isdigit() for ch in text) or message.get(ENTITIES):
+            return False
+        if self.vocabulary_featurizer:
+            _, sentence = message.get_sparse_features(TEXT, [self.vocabulary_featurizer])
+            if sentence is not None and sentence.features.nnz > 0:
+                return False
+        return not known_words(text)
