@@ -85,8 +85,12 @@ def _f1(pairs: List[Tuple[str, str]]) -> Tuple[float, float]:
 
 
 def evaluate(root: Path, test_share: float = 0.2, seed: int = 2026) -> Dict[str, object]:
-    from rasa.core.agent import Agent
+    import logging
 
+    from rasa.core.agent import Agent
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # no per-message debug lines (they would print citizen texts)
     examples = load_examples(root / "data")
     train, test = split(examples, test_share, seed)
     started = time.monotonic()
@@ -94,11 +98,15 @@ def evaluate(root: Path, test_share: float = 0.2, seed: int = 2026) -> Dict[str,
         model = _train(root, train, Path(workdir))
         training_seconds = time.monotonic() - started
         agent = Agent.load(str(model))
-        results = []
+        results, predictions = [], []
         for example in test:
             parsed = asyncio.run(agent.parse_message(example.text))
             detected = (parsed.get("language_detection") or {}).get("language")
             results.append((example, parsed["intent"]["name"], detected))
+            predictions.append({"language": example.language, "intent": example.intent, "text": example.text,
+                                "predicted": parsed["intent"]["name"],
+                                "confidence": round(float(parsed["intent"].get("confidence") or 0.0), 3),
+                                "guard": (parsed.get("message_guard") or {}).get("issue")})
     report: Dict[str, object] = {"train_examples": len(train), "test_examples": len(test),
                                  "training_seconds": round(training_seconds), "test_share": test_share,
                                  "seed": seed, "languages": {}}
@@ -117,6 +125,10 @@ def evaluate(root: Path, test_share: float = 0.2, seed: int = 2026) -> Dict[str,
             confusions[(example.intent, predicted)] += 1
     report["top_confusions"] = [{"intent": i, "predicted": p, "count": c}
                                 for (i, p), c in sorted(confusions.items(), key=lambda item: -item[1])[:12]]
+    urgent = [p for p in predictions if p["intent"] == "urgent_help"]
+    report["urgent_help_recall"] = round(sum(p["predicted"] == "urgent_help" for p in urgent) / len(urgent), 4)
+    report["urgent_help_missed"] = [p["text"] for p in urgent if p["predicted"] != "urgent_help"]
+    report["predictions"] = predictions
     return report
 
 
@@ -135,7 +147,9 @@ def main(root: Path, test_share: float, seed: int, output: Path) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     print(render(report))
-    print(f"\ntrain {report['train_examples']} / test {report['test_examples']} messages, "
+    print(f"\nurgent_help recall {report['urgent_help_recall']:.3f}"
+          f" ({len(report['urgent_help_missed'])} missed)")
+    print(f"train {report['train_examples']} / test {report['test_examples']} messages, "
           f"training {report['training_seconds']} s; details in {output}")
     return 0
 

@@ -37,6 +37,14 @@ def test_guard(text: str, intent: str, issue) -> None:
         assert "message_guard" in message.as_dict(only_output_properties=True)
 
 
+@pytest.mark.parametrize("urgent_score, expected", [(0.4, "urgent_help"), (0.1, "nlu_fallback")])
+def test_an_unsure_message_that_may_be_urgent_is_treated_as_urgent(urgent_score: float, expected: str) -> None:
+    message = _message("no trobe sentit a res, millor que no estiguera aci", "nlu_fallback")
+    message.set("intent_ranking", [{"name": "out_of_scope", "confidence": 0.45},
+                                   {"name": "urgent_help", "confidence": urgent_score}], add_to_output=True)
+    assert MessageGuard({"max_length": 2000}).process([message])[0].get("intent")["name"] == expected
+
+
 def test_words_the_model_learned_are_not_gibberish() -> None:
     """"holaa" or "grax" are in no dictionary, but the training data taught them to the model."""
     import numpy as np

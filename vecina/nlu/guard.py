@@ -5,7 +5,10 @@ Empty or emoji-only messages, messages over `max_length` characters, and gibberi
 helpfully. DIET is confidently wrong on gibberish ("qwrtp zxvbn" -> find_my_centre), so a
 message counts as gibberish when none of its words was seen in training (the word-level
 featurizer's vector is empty), no Spanish or Catalan dictionary knows them, and it has no
-digits and no entities. An urgent message is never overridden, however long.
+digits and no entities. An urgent message is never overridden, however long; and a message the
+classifier was unsure about becomes urgent_help when that intent scored at least `urgent_floor`:
+showing the emergency numbers to someone who did not need them costs little, missing someone
+in danger does not.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from vecina.text import has_words
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 FALLBACK_INTENT = "nlu_fallback"
-NEVER_OVERRIDDEN = ("urgent_help",)
+URGENT_INTENT = "urgent_help"
+NEVER_OVERRIDDEN = (URGENT_INTENT,)
 
 
 def known_words(text: str) -> bool:
@@ -40,11 +44,12 @@ def known_words(text: str) -> bool:
 class MessageGuard(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"max_length": 2000, "vocabulary_featurizer": None}
+        return {"max_length": 2000, "vocabulary_featurizer": None, "urgent_floor": 0.25}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self.max_length = int(config["max_length"])
         self.vocabulary_featurizer = config.get("vocabulary_featurizer")
+        self.urgent_floor = float(config.get("urgent_floor", 0.25))
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -56,6 +61,10 @@ class MessageGuard(GraphComponent):
             text = message.get(TEXT) or ""
             issue = None
             current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+            if current == FALLBACK_INTENT and self._maybe_urgent(message):
+                message.set(INTENT, {INTENT_NAME_KEY: URGENT_INTENT, "confidence": self._urgent_score(message)},
+                            add_to_output=True)
+                continue
             if not has_words(text):
                 issue = "empty"
             elif len(text) > self.max_length:
@@ -70,6 +79,15 @@ class MessageGuard(GraphComponent):
                         add_to_output=True)
             message.set(MESSAGE_GUARD, {"issue": issue, "max_length": self.max_length}, add_to_output=True)
         return messages
+
+    @staticmethod
+    def _urgent_score(message: Message) -> float:
+        ranking = message.get(INTENT_RANKING_KEY) or []
+        return max((r.get("confidence", 0.0) for r in ranking if r.get(INTENT_NAME_KEY) == URGENT_INTENT),
+                   default=0.0)
+
+    def _maybe_urgent(self, message: Message) -> bool:
+        return self._urgent_score(message) >= self.urgent_floor
 
     def _gibberish(self, message: Message, text: str) -> bool:
         if any(ch.isdigit() for ch in text) or message.get(ENTITIES):
