@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from vecina import LANGUAGES
+from vecina.services.language import family
 
 FALLBACK = "nlu_fallback"
 
@@ -114,8 +115,7 @@ def evaluate(root: Path, test_share: float = 0.2, seed: int = 2026) -> Dict[str,
     for language in (*LANGUAGES, "all"):
         rows = [r for r in results if language == "all" or r[0].language == language]
         accuracy, macro_f1 = _f1([(r[0].intent, r[1]) for r in rows])
-        family = {"es": "es", "ca": "ca", "va": "ca"}
-        detection = sum(1 for r in rows if r[2] == family[r[0].language]) / len(rows)
+        detection = sum(1 for r in rows if r[2] == family(r[0].language)) / len(rows)
         report["languages"][language] = {  # type: ignore[index]
             "examples": len(rows), "intent_accuracy": round(accuracy, 4), "macro_f1": round(macro_f1, 4),
             "fallback_share": round(sum(1 for r in rows if r[1] == FALLBACK) / len(rows), 4),
@@ -159,7 +159,6 @@ def compare_language_detectors(root: Path) -> str:
     from vecina.nlu.detection import BACKENDS, WORD, detect
 
     examples = load_examples(root / "data")
-    family = {"es": "es", "ca": "ca", "va": "ca"}
     lines = ["| backend | accuracy (all) | accuracy (≥ 3 words) | reliable share | reliable and wrong | µs per message |",
              "| --- | --- | --- | --- | --- | --- |"]
     for backend in BACKENDS:
@@ -167,7 +166,7 @@ def compare_language_detectors(root: Path) -> str:
         started = time.perf_counter()
         detections = [(e, detect(e.text, backend)) for e in examples]
         micros = (time.perf_counter() - started) / len(examples) * 1e6
-        right = [d.language == family[e.language] for e, d in detections]
+        right = [d.language == family(e.language) for e, d in detections]
         long_rows = [r for r, (e, _) in zip(right, detections) if len(WORD.findall(e.text)) >= 3]
         reliable = [(r, d) for r, (_, d) in zip(right, detections) if d.reliable]
         lines.append(f"| {backend} | {sum(right) / len(right):.3f} | {sum(long_rows) / len(long_rows):.3f} | "

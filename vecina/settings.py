@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     database_url: str = Field(f"sqlite:///{ROOT / 'var' / 'vecina.db'}", env="VECINA_DATABASE_URL")
     tracker_url: str = Field(f"sqlite:///{ROOT / 'var' / 'tracker.db'}", env="VECINA_TRACKER_URL")
     lock_store_url: Optional[str] = Field(None, env="VECINA_LOCK_STORE_URL")
-    action_endpoint_url: str = Field("http://127.0.0.1:5055/webhook", env="VECINA_ACTION_ENDPOINT_URL")
+    action_endpoint: Optional[str] = Field(None, env="VECINA_ACTION_ENDPOINT_URL")
     catalan_variety: str = Field("va", env="VECINA_CATALAN_VARIETY")
     kb_dir: Path = Field(ROOT / "kb", env="VECINA_KB_DIR")
     models_dir: Path = Field(ROOT / "models", env="VECINA_MODELS_DIR")
@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     web_port: int = Field(8080, env="VECINA_WEB_PORT")
     bind_host: str = Field("127.0.0.1", env="VECINA_BIND_HOST")
     webchat_socket_url: Optional[str] = Field(None, env="VECINA_WEBCHAT_SOCKET_URL")
+
+    @property
+    def action_endpoint_url(self) -> str:
+        """Where Rasa reaches the action server: by default the local one, on its configured port."""
+        return self.action_endpoint or f"http://127.0.0.1:{self.actions_port}/webhook"
 
     @property
     def socket_url(self) -> str:

@@ -81,11 +81,3 @@ def test_rasa_lock_store_on_redis_from_our_settings(monkeypatch) -> None:
     assert store.get_lock("citizen-1") is not None
     store.delete_lock("citizen-1")
     assert store.get_lock("citizen-1") is None
-
-
-def test_default_settings_are_embedded() -> None:
-    settings = Settings(_env_file=None)
-    env = settings.rasa_environment()
-    assert settings.database_url.startswith("sqlite:///") and env["VECINA_TRACKER_DIALECT"] == "sqlite"
-    assert env["VECINA_LOCK_STORE_TYPE"] == "in_memory" and env["RASA_TELEMETRY_ENABLED"] == "false"
-    assert env["SANIC_HOST"] == "127.0.0.1"  # the action server listens on loopback unless told otherwise

@@ -84,11 +84,13 @@ def test_overlapping_street_segments_are_reported(tmp_path: Path) -> None:
     shutil.copytree(KB_DIR, copy)
     streets = copy / "streets.yml"
     text = streets.read_text(encoding="utf-8")
-    first_segment = next(line for line in text.splitlines() if "{from: 1, to: 999, parity: all" in line)
-    line = _replace(streets, first_segment, first_segment + "\n" + first_segment)
+    lines = text.splitlines()
+    index = next(i for i, line in enumerate(lines) if "{from: 1, to: 999, parity: all" in line)
+    segments_line = next(i for i in range(index, -1, -1) if lines[i].strip() == "segments:") + 1
+    _replace(streets, lines[index], lines[index] + "\n" + lines[index])
     _kb, problems, _ = validate_dir(copy)
-    assert any(p.file == "streets.yml" and "overlap" in p.message for p in problems), problems
-    assert line > 0
+    overlaps = [p for p in problems if p.file == "streets.yml" and "overlap" in p.message]
+    assert [p.line for p in overlaps] == [segments_line], problems
 
 
 def test_invalid_kb_loads_nothing(broken_kb, tmp_path: Path) -> None:

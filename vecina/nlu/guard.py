@@ -13,7 +13,6 @@ in danger does not.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Dict, List, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -24,9 +23,9 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, INTENT_
 from rasa.shared.nlu.training_data.message import Message
 
 from vecina.nlu import MESSAGE_GUARD
+from vecina.nlu.detection import WORD
 from vecina.text import has_words
 
-WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 FALLBACK_INTENT = "nlu_fallback"
 URGENT_INTENT = "urgent_help"
@@ -40,6 +39,11 @@ def known_words(text: str) -> bool:
     return any(is_known(word, lang="es") or is_known(word, lang="ca") for word in WORD.findall(text.lower()))
 
 
+def _urgent_score(message: Message) -> float:
+    ranking = message.get(INTENT_RANKING_KEY) or []
+    return max((r.get("confidence", 0.0) for r in ranking if r.get(INTENT_NAME_KEY) == URGENT_INTENT), default=0.0)
+
+
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
 class MessageGuard(GraphComponent):
     @staticmethod
@@ -49,7 +53,7 @@ class MessageGuard(GraphComponent):
     def __init__(self, config: Dict[Text, Any]) -> None:
         self.max_length = int(config["max_length"])
         self.vocabulary_featurizer = config.get("vocabulary_featurizer")
-        self.urgent_floor = float(config.get("urgent_floor", 0.25))
+        self.urgent_floor = float(config.get("urgent_floor", self.get_default_config()["urgent_floor"]))
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -61,9 +65,9 @@ class MessageGuard(GraphComponent):
             text = message.get(TEXT) or ""
             issue = None
             current = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            if current == FALLBACK_INTENT and self._maybe_urgent(message):
-                message.set(INTENT, {INTENT_NAME_KEY: URGENT_INTENT, "confidence": self._urgent_score(message)},
-                            add_to_output=True)
+            urgent = _urgent_score(message) if current == FALLBACK_INTENT else 0.0
+            if urgent >= self.urgent_floor:
+                message.set(INTENT, {INTENT_NAME_KEY: URGENT_INTENT, "confidence": urgent}, add_to_output=True)
                 continue
             if not has_words(text):
                 issue = "empty"
@@ -79,15 +83,6 @@ class MessageGuard(GraphComponent):
                         add_to_output=True)
             message.set(MESSAGE_GUARD, {"issue": issue, "max_length": self.max_length}, add_to_output=True)
         return messages
-
-    @staticmethod
-    def _urgent_score(message: Message) -> float:
-        ranking = message.get(INTENT_RANKING_KEY) or []
-        return max((r.get("confidence", 0.0) for r in ranking if r.get(INTENT_NAME_KEY) == URGENT_INTENT),
-                   default=0.0)
-
-    def _maybe_urgent(self, message: Message) -> bool:
-        return self._urgent_score(message) >= self.urgent_floor
 
     def _gibberish(self, message: Message, text: str) -> bool:
         if any(ch.isdigit() for ch in text) or message.get(ENTITIES):

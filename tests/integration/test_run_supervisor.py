@@ -1,0 +1,52 @@
+"""The front door: `vecina run` (what `make run` starts) brings everything up; Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.stack import Stack, _die_with_parent, _wait, free_port
+from vecina.cli import model_path
+from vecina.settings import ROOT, get_settings
+
+pytestmark = pytest.mark.integration
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_run_starts_the_three_services_and_ctrl_c_stops_them(tmp_path: Path) -> None:
+    if not model_path(get_settings()).exists():
+        pytest.fail("no trained model for the current data: run 'make train' (make test does)")
+    ports = {"rasa": free_port(), "actions": free_port(), "web": free_port()}
+    env = dict(os.environ, VECINA_DATABASE_URL=f"sqlite:///{tmp_path / 'vecina.db'}",
+               VECINA_TRACKER_URL=f"sqlite:///{tmp_path / 'tracker.db'}", VECINA_RASA_PORT=str(ports["rasa"]),
+               VECINA_ACTIONS_PORT=str(ports["actions"]), VECINA_WEB_PORT=str(ports["web"]), PYTHONPATH=str(ROOT))
+    env.pop("VECINA_ACTION_ENDPOINT_URL", None)  # derived from VECINA_ACTIONS_PORT
+    log = tmp_path / "run.log"
+    process = subprocess.Popen([sys.executable, "-m", "vecina.cli", "run"], cwd=ROOT, env=env,
+                               stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    try:
+        _wait(f"http://127.0.0.1:{ports['web']}/", process, log, 120)
+        _wait(f"http://127.0.0.1:{ports['actions']}/health", process, log, 120)
+        _wait(f"http://127.0.0.1:{ports['rasa']}/", process, log, 300)
+        stack = Stack(f"http://127.0.0.1:{ports['rasa']}", f"http://127.0.0.1:{ports['actions']}", tmp_path)
+        replies = stack.say("supervisor-test", "que documentos necesito para empadronarme?")
+        assert any("DNI" in (reply.get("text") or "") for reply in replies), replies  # kb text via the actions
+        printed = log.read_text()
+        assert f"http://127.0.0.1:{ports['web']}/" in printed and "kb loaded" in printed
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "Vecina stopped." in log.read_text()
+    assert not any(_listening(port) for port in ports.values())
