@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -96,7 +97,8 @@ def cmd_eval_nlu(args: argparse.Namespace, settings: Settings) -> int:
 
     return main(ROOT, Path(args.output), "vecina " + " ".join(args.argv), pipelines=args.pipelines, test_share=args.test_share,
                 seed=args.seed, fold_count=args.folds, test_file=Path(args.test_file) if args.test_file else None,
-                smoke=args.smoke, epochs=args.epochs, retrain=args.retrain, cache_dir=settings.models_dir / "eval")
+                smoke=args.smoke, epochs=args.epochs, retrain=args.retrain, cache_dir=settings.models_dir / "eval",
+                config=Path(args.config) if args.config else None)
 
 
 def cmd_eval_language(args: argparse.Namespace, settings: Settings) -> int:
@@ -104,6 +106,15 @@ def cmd_eval_language(args: argparse.Namespace, settings: Settings) -> int:
 
     print(compare_language_detectors(ROOT))
     return 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina.evaluation.bench import main
+
+    if args.smoke:
+        args.targets, args.concurrency, args.seconds = ["vecina"], [1, 2], 5.0
+    return main(settings, args.targets, args.concurrency, args.seconds, args.max_conversations, Path(args.output),
+                "vecina " + " ".join(args.argv))
 
 
 def training_fingerprint() -> str:
@@ -132,10 +143,14 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     command = [sys.executable, "-m", "rasa", "train", "--config", "config.yml", "--domain", "domain",
                "--data", "data", "--out", str(settings.models_dir), "--fixed-model-name", target.name[:-len(".tar.gz")]]
     print(f"training {target.name} (data, domain or config changed)")
+    started = time.monotonic()
     completed = subprocess.run(command, cwd=ROOT, env=_rasa_env(settings))
     if completed.returncode != 0:
         return _fail("training failed")
-    print(f"model {target}")
+    seconds = round(time.monotonic() - started, 1)
+    # read by `vecina bench`; components reused from Rasa's cache make a retraining shorter
+    target.with_name(target.name[:-len(".tar.gz")] + ".json").write_text(json.dumps({"training_seconds": seconds}))
+    print(f"model {target} (trained in {seconds:.0f} s)")
     return 0
 
 
@@ -259,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     nlu.add_argument("--folds", type=int, help="k-fold cross-validation on our data instead of one split")
     nlu.add_argument("--test-file", help="TSV test set (language<TAB>intent<TAB>text); trains on all our data")
     nlu.add_argument("--seed", type=int, default=2026)
+    nlu.add_argument("--config", help="our pipeline from another config file, to try a change (default config.yml)")
     nlu.add_argument("--epochs", type=int, help="override the classifiers' epochs (quick experiments)")
     nlu.add_argument("--smoke", action="store_true",
                      help="a quick check of the whole command: 5 examples per intent and language, 2 epochs")
@@ -269,6 +285,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation.add_parser("language", help="compare the language detection backends on our examples") \
         .set_defaults(function=cmd_eval_language)
+
+    bench = commands.add_parser("bench", help="load test: scripted conversations against real servers on loopback",
+                                description="Starts our Rasa and action servers (and stock Rasa's moodbot) on "
+                                            "127.0.0.1 and runs scripted conversations at each concurrency level.")
+    bench.add_argument("--targets", nargs="+", choices=("vecina", "moodbot"), default=["vecina", "moodbot"])
+    bench.add_argument("--concurrency", nargs="+", type=int, default=[1, 10, 50],
+                       help="concurrent conversations per level (default 1 10 50)")
+    bench.add_argument("--seconds", type=float, default=60.0, help="length of each level (default 60)")
+    bench.add_argument("--max-conversations", type=int, default=5000, help="cap per level (default 5000)")
+    bench.add_argument("--smoke", action="store_true", help="a quick check: vecina only, 1 and 2 concurrent, 5 s")
+    bench.add_argument("--output", default=str(ROOT / "results" / "bench"),
+                       help="report path without extension: writes .md and .json (default results/bench)")
+    bench.set_defaults(function=cmd_bench)
 
     run = commands.add_parser("run", help="prepare and start everything in the foreground")
     run.add_argument("--kb-dir", help=argparse.SUPPRESS)

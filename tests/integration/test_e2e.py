@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.integration.stack import Stack
+from vecina.stack import Stack
 
 pytestmark = pytest.mark.integration
 E2E_DIR = Path(__file__).resolve().parent.parent / "e2e"

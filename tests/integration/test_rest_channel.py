@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.stack import Stack
+from vecina.stack import Stack
 
 pytestmark = pytest.mark.integration
 

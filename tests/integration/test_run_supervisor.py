@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stack import Stack, _die_with_parent, _wait, free_port
+from vecina.stack import Stack, die_with_parent, wait_until_up, free_port
 from vecina.cli import model_path
 from vecina.settings import ROOT, get_settings
 
@@ -33,11 +33,11 @@ def test_run_starts_the_three_services_and_ctrl_c_stops_them(tmp_path: Path) -> 
     env.pop("VECINA_ACTION_ENDPOINT_URL", None)  # derived from VECINA_ACTIONS_PORT
     log = tmp_path / "run.log"
     process = subprocess.Popen([sys.executable, "-m", "vecina.cli", "run"], cwd=ROOT, env=env,
-                               stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                               stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     try:
-        _wait(f"http://127.0.0.1:{ports['web']}/", process, log, 120)
-        _wait(f"http://127.0.0.1:{ports['actions']}/health", process, log, 120)
-        _wait(f"http://127.0.0.1:{ports['rasa']}/", process, log, 300)
+        wait_until_up(f"http://127.0.0.1:{ports['web']}/", process, log, 120)
+        wait_until_up(f"http://127.0.0.1:{ports['actions']}/health", process, log, 120)
+        wait_until_up(f"http://127.0.0.1:{ports['rasa']}/", process, log, 300)
         stack = Stack(f"http://127.0.0.1:{ports['rasa']}", f"http://127.0.0.1:{ports['actions']}", tmp_path)
         replies = stack.say("supervisor-test", "que documentos necesito para empadronarme?")
         assert any("DNI" in (reply.get("text") or "") for reply in replies), replies  # kb text via the actions

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stack import Stack, _die_with_parent, _wait, free_port
+from vecina.stack import Stack, die_with_parent, wait_until_up, free_port
 from vecina.settings import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -26,9 +26,9 @@ def page_url(stack: Stack):
                VECINA_WEBCHAT_SOCKET_URL=stack.rasa_url, PYTHONPATH=str(ROOT))
     log = stack.workdir / "web.log"
     process = subprocess.Popen([sys.executable, "-m", "vecina.web", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                               stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}/"
-    _wait(url, process, log, 30)
+    wait_until_up(url, process, log, 30)
     yield url
     process.terminate()
     process.wait(timeout=10)

@@ -86,3 +86,35 @@ def test_the_action_server_needs_only_rasa_sdk() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
+
+
+def test_urgent_phrases_from_the_training_data_always_mean_urgent_help(tmp_path) -> None:
+    """The `regex: urgent_signal` phrases are persisted with the model and override the classifier."""
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    storage, resource = LocalModelStorage(tmp_path), Resource("guard")
+    data = TrainingData(regex_features=[{"name": "urgent_signal", "pattern": r"\bno quiero vivir\b"},
+                                        {"name": "postcode", "pattern": r"\b46\d{3}\b"}])
+    MessageGuard({}, storage, resource).train(data)
+    guard = MessageGuard.load({}, storage, resource, None)
+    urgent = guard.process([_message("ya no puedo mas, NO QUIERO VIVIR", "unsubscribe_notices")])[0]
+    assert urgent.get("intent") == {"name": "urgent_help", "confidence": 1.0}
+    assert urgent.get("intent_ranking")[0]["name"] == "urgent_help"
+    assert guard.process([_message("vivo en el 46981", "find_my_centre")])[0].get("intent")["name"] == "find_my_centre"
+
+
+def test_the_urgent_phrases_catch_no_other_training_example() -> None:
+    import re
+
+    from vecina.evaluation import load_examples
+    from vecina.settings import ROOT
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    patterns = [r["pattern"] for path in sorted((ROOT / "data" / "nlu").glob("*/*.yml"))
+                for r in load_data(str(path)).regex_features if r["name"] == "urgent_signal"]
+    assert len(patterns) > 30
+    urgent = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    caught = [e.text for e in load_examples(ROOT / "data") if e.intent != "urgent_help" and urgent.search(e.text)]
+    assert caught == []

@@ -20,7 +20,7 @@ class Example:
     entities: List[dict] = field(default_factory=list)
 
 
-class TestSetError(ValueError):
+class InvalidTestSet(ValueError):
     """A TSV test set that cannot be read; the message names the file and line."""
 
 
@@ -51,17 +51,17 @@ def read_tsv(path: Path, intents: Optional[set] = None) -> List[Example]:
             continue
         parts = line.split("\t")
         if len(parts) != 3:
-            raise TestSetError(f"{path}:{number}: expected language<TAB>intent<TAB>text, found {len(parts)} field(s)")
+            raise InvalidTestSet(f"{path}:{number}: expected language<TAB>intent<TAB>text, found {len(parts)} field(s)")
         language, intent, text = (part.strip() for part in parts)
         if language not in LANGUAGES:
-            raise TestSetError(f"{path}:{number}: language must be one of {', '.join(LANGUAGES)}, not {language!r}")
+            raise InvalidTestSet(f"{path}:{number}: language must be one of {', '.join(LANGUAGES)}, not {language!r}")
         if intents is not None and intent not in intents:
-            raise TestSetError(f"{path}:{number}: unknown intent {intent!r}")
+            raise InvalidTestSet(f"{path}:{number}: unknown intent {intent!r}")
         if not text:
-            raise TestSetError(f"{path}:{number}: empty text")
+            raise InvalidTestSet(f"{path}:{number}: empty text")
         examples.append(_example(language, parse_training_example(text, intent)))
     if not examples:
-        raise TestSetError(f"{path}: no examples")
+        raise InvalidTestSet(f"{path}: no examples")
     return examples
 
 

@@ -33,20 +33,21 @@ PIPELINES = ("vecina", "stock")
 SWEEP_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
 
 
-def pipeline_config(name: str, root: Path) -> Path:
-    """`vecina`: our config.yml; `stock`: the pipeline `rasa init` trains (Rasa's default config)."""
+def pipeline_config(name: str, root: Path, config: Optional[Path] = None) -> Path:
+    """`vecina`: our config.yml (or `config`, to try a change); `stock`: the pipeline `rasa init`
+    trains (Rasa's default config, which its generated config.yml leaves empty)."""
     if name == "vecina":
-        return root / "config.yml"
+        return config or root / "config.yml"
     import rasa.engine.recipes.default_recipe as recipe
 
     return Path(recipe.__file__).parent / "config_files" / "default_config.yml"
 
 
-def _write_config(name: str, root: Path, epochs: Optional[int], workdir: Path) -> Path:
+def _write_config(name: str, root: Path, epochs: Optional[int], workdir: Path, source: Optional[Path]) -> Path:
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="safe")
-    config = yaml.load(pipeline_config(name, root).read_text(encoding="utf-8"))
+    config = yaml.load(pipeline_config(name, root, source).read_text(encoding="utf-8"))
     config.pop("policies", None)  # NLU only
     if epochs is not None:
         for component in config["pipeline"]:
@@ -59,11 +60,14 @@ def _write_config(name: str, root: Path, epochs: Optional[int], workdir: Path) -
 
 
 def _training_yaml(root: Path, train: Sequence[Example]) -> str:
+    """The training messages plus everything else of data/nlu: synonyms, lookups and regexes
+    (the urgent phrases among them)."""
     from rasa.shared.nlu.training_data.loading import load_data
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
-    lookups = load_data(str(root / "data" / "nlu" / "lookups" / "kb.yml"))
-    return TrainingData(training_examples=[e.message for e in train]).merge(lookups).nlu_as_yaml()
+    full = load_data(str(root / "data" / "nlu"))
+    return TrainingData(training_examples=[e.message for e in train], entity_synonyms=full.entity_synonyms,
+                        regex_features=full.regex_features, lookup_tables=full.lookup_tables).nlu_as_yaml()
 
 
 def _model_key(name: str, root: Path, config: Path, training_yaml: str) -> str:
@@ -79,14 +83,14 @@ def _model_key(name: str, root: Path, config: Path, training_yaml: str) -> str:
 
 
 def train_model(name: str, root: Path, train: Sequence[Example], cache_dir: Path, epochs: Optional[int],
-                retrain: bool) -> Tuple[Path, float, bool]:
+                retrain: bool, config_file: Optional[Path] = None) -> Tuple[Path, float, bool]:
     """The model file, its training seconds, and whether it was loaded from the cache."""
     from rasa.model_training import train_nlu
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"vecina-eval-{name}-") as tmp:
         workdir = Path(tmp)
-        config = _write_config(name, root, epochs, workdir)
+        config = _write_config(name, root, epochs, workdir, config_file)
         training_yaml = _training_yaml(root, train)
         key = _model_key(name, root, config, training_yaml)
         target, meta = cache_dir / f"{name}-{key}.tar.gz", cache_dir / f"{name}-{key}.json"
@@ -255,7 +259,8 @@ def make_plan(root: Path, test_share: float, seed: int, fold_count: Optional[int
 
 def evaluate(root: Path, pipelines: Sequence[str] = PIPELINES, test_share: float = 0.2, seed: int = 2026,
              fold_count: Optional[int] = None, test_file: Optional[Path] = None, smoke: bool = False,
-             epochs: Optional[int] = None, retrain: bool = False, cache_dir: Optional[Path] = None) -> Dict[str, object]:
+             epochs: Optional[int] = None, retrain: bool = False, cache_dir: Optional[Path] = None,
+             config: Optional[Path] = None) -> Dict[str, object]:
     from rasa.utils.log_utils import configure_structlog
 
     configure_structlog(logging.WARNING)  # no per-message debug lines
@@ -272,12 +277,12 @@ def evaluate(root: Path, pipelines: Sequence[str] = PIPELINES, test_share: float
             rows: List[dict] = []
             seconds, cached = [], []
             for train, test in plan.rounds:
-                model, training_seconds, from_cache = train_model(name, root, train, models, epochs, retrain)
+                model, training_seconds, from_cache = train_model(name, root, train, models, epochs, retrain, config)
                 seconds.append(training_seconds)
                 cached.append(from_cache)
                 rows += predict(model, test)
             result = summarize(rows)
-            result.update({"config": str(pipeline_config(name, root)), "training_seconds": seconds,
+            result.update({"config": str(pipeline_config(name, root, config)), "training_seconds": seconds,
                            "loaded_from_cache": cached, "predictions": rows})
             if name == "vecina":
                 result["threshold_sweep"] = threshold_sweep(rows)
@@ -378,11 +383,11 @@ def render_markdown(report: Dict[str, object], command: str) -> str:
 
 
 def main(root: Path, output: Path, command: str, **options) -> int:  # type: ignore[no-untyped-def]
-    from vecina.evaluation.data import TestSetError
+    from vecina.evaluation.data import InvalidTestSet
 
     try:
         report = evaluate(root, **options)
-    except TestSetError as error:
+    except InvalidTestSet as error:
         print(f"vecina: {error}")
         return 1
     output.parent.mkdir(parents=True, exist_ok=True)

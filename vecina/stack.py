@@ -1,4 +1,7 @@
-"""Start the real action server and Rasa server on free loopback ports, and talk to them."""
+"""Start the real action server and Rasa server on free loopback ports, and talk to them.
+
+Used by the integration tests and by `vecina bench`; the processes end with their parent.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +22,10 @@ import jwt
 
 from vecina.settings import ROOT, Settings
 
-JWT_SECRET = "integration-tests-only-not-a-real-secret"
 
 
-def _die_with_parent() -> None:
-    """Servers started by a test run end with it, even when pytest is killed."""
+def die_with_parent() -> None:
+    """Servers started here end with their parent, even when it is killed."""
     import ctypes
     import signal
 
@@ -50,12 +52,15 @@ class Stack:
     rasa_url: str
     actions_url: str
     workdir: Path
+    jwt_secret: Optional[str] = None
     processes: List[subprocess.Popen] = field(default_factory=list)
 
     @property
     def token(self) -> str:
+        if not self.jwt_secret:
+            raise RuntimeError("this stack was started without the HTTP API")
         payload = {"user": {"username": "tests", "role": "admin"}, "exp": int(time.time()) + 300}
-        return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
+        return jwt.encode(payload, self.jwt_secret, algorithm="HS256")
 
     def say(self, sender: str, text: str, metadata: Optional[dict] = None) -> List[Dict[str, Any]]:
         body: Dict[str, Any] = {"sender": sender, "message": text}
@@ -90,7 +95,7 @@ class Stack:
                 process.kill()
 
 
-def _wait(url: str, process: subprocess.Popen, log: Path, seconds: float) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -103,7 +108,10 @@ def _wait(url: str, process: subprocess.Popen, log: Path, seconds: float) -> Non
     raise RuntimeError(f"{url}: not ready after {seconds:.0f}s:\n{log.read_text()[-3000:]}")
 
 
-def start_stack(workdir: Path, model: Path, extra_env: Optional[Dict[str, str]] = None) -> Stack:
+def start_stack(workdir: Path, model: Path, extra_env: Optional[Dict[str, str]] = None,
+                jwt_secret: Optional[str] = None) -> Stack:
+    """Load kb into a fresh SQLite file in `workdir` and start both servers; with `jwt_secret`
+    Rasa's HTTP API (trackers) is enabled, authenticated with that HS256 secret."""
     from vecina.kb.store import load
 
     rasa_port, actions_port = free_port(), free_port()
@@ -116,19 +124,20 @@ def start_stack(workdir: Path, model: Path, extra_env: Optional[Dict[str, str]] 
     settings = _settings_from(env)
     env.update(settings.rasa_environment())
     env["PYTHONPATH"] = str(ROOT)
-    stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", workdir)
+    stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", workdir, jwt_secret)
+    api = ["--enable-api", "--jwt-secret", jwt_secret, "--jwt-method", "HS256"] if jwt_secret else []
     actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
     stack.processes.append(subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-        cwd=ROOT, env=env, stdout=actions_log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
+        cwd=ROOT, env=env, stdout=actions_log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent))
     stack.processes.append(subprocess.Popen(
         [sys.executable, "-m", "rasa", "run", "--model", str(model), "--endpoints", "endpoints.yml",
          "--credentials", "credentials.yml", "--port", str(rasa_port), "--interface", "127.0.0.1",
-         "--enable-api", "--jwt-secret", JWT_SECRET, "--jwt-method", "HS256", "--cors", "*"],
-        cwd=ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent))
+         *api, "--cors", "*"],
+        cwd=ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent))
     try:
-        _wait(f"{stack.actions_url}/health", stack.processes[0], actions_log, 120)
-        _wait(f"{stack.rasa_url}/", stack.processes[1], rasa_log, 300)
+        wait_until_up(f"{stack.actions_url}/health", stack.processes[0], actions_log, 120)
+        wait_until_up(f"{stack.rasa_url}/", stack.processes[1], rasa_log, 300)
     except Exception:
         stack.stop()
         raise

@@ -1,0 +1,95 @@
+"""The measuring tools themselves: test sets, folds, metrics and the threshold simulation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vecina.evaluation import load_examples
+from vecina.evaluation.bench import Level, rss_mb
+from vecina.evaluation.data import InvalidTestSet, folds, read_tsv, subsample
+from vecina.evaluation.nlu import FALLBACK, simulate_threshold, summarize
+from vecina.settings import ROOT
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return load_examples(ROOT / "data")
+
+
+def test_a_tsv_test_set_is_read_with_its_entities(tmp_path: Path) -> None:
+    path = tmp_path / "test.tsv"
+    path.write_text("# comment\nes\tprocedure_documents\tpapeles para la [teleasistencia](procedure)\n"
+                    "va\tgreet\tbon dia\n", encoding="utf-8")
+    first, second = read_tsv(path, {"procedure_documents", "greet"})
+    assert (first.language, first.intent, first.text) == ("es", "procedure_documents", "papeles para la teleasistencia")
+    assert first.entities == [{"entity": "procedure", "start": 16, "end": 30}]
+    assert second.language == "va" and second.entities == []
+
+
+@pytest.mark.parametrize("line, problem", [
+    ("es\tgreet", "expected language<TAB>intent<TAB>text"),
+    ("fr\tgreet\tbonjour", "language must be one of"),
+    ("es\tsing_a_song\thola", "unknown intent 'sing_a_song'"),
+    ("es\tgreet\t ", "empty text"),
+])
+def test_a_broken_tsv_line_is_named_with_file_and_line(tmp_path: Path, line: str, problem: str) -> None:
+    path = tmp_path / "broken.tsv"
+    path.write_text(f"es\tgreet\thola\n{line}\n", encoding="utf-8")
+    with pytest.raises(InvalidTestSet, match=rf"broken.tsv:2: .*{problem}"):
+        read_tsv(path, {"greet"})
+
+
+def test_folds_test_every_example_once_and_never_train_on_it(examples) -> None:
+    sample = subsample(examples, 10, 7)
+    rounds = folds(sample, 5, 7)
+    tested = [id(e) for _, test in rounds for e in test]
+    assert len(tested) == len(set(tested))
+    assert len(tested) >= 0.95 * len(sample)  # a text shared by two languages stays in training
+    for train, test in rounds:
+        assert not {e.text.lower() for e in train} & {e.text.lower() for e in test}
+        assert {(e.language, e.intent) for e in test} == {(e.language, e.intent) for e in sample}
+
+
+def _row(intent: str, predicted: str, language: str = "es", **extra) -> dict:
+    row = {"language": language, "intent": intent, "text": f"{intent} {predicted}", "predicted": predicted,
+           "top": predicted, "top_confidence": 0.9, "second_confidence": 0.05, "urgent_confidence": 0.0,
+           "guard": None, "detected_language": "es", "gold_entities": [], "entities": []}
+    row.update(extra)
+    return row
+
+
+def test_summary_counts_fallbacks_as_errors_and_scores_entities() -> None:
+    rows = [_row("greet", "greet"), _row("greet", FALLBACK), _row("thank", "thank", "ca", detected_language="es"),
+            _row("out_of_scope", "procedure_info", gold_entities=[], entities=[]),
+            _row("procedure_documents", "procedure_documents",
+                 gold_entities=[{"entity": "procedure", "start": 0, "end": 5}],
+                 entities=[{"entity": "procedure", "start": 0, "end": 5}, {"entity": "date", "start": 6, "end": 9}])]
+    summary = summarize(rows)
+    everything = summary["languages"]["all"]
+    assert everything["errors"] == 2 and everything["fallback_share"] == 0.2
+    assert summary["languages"]["ca"]["language_detection_accuracy"] == 0.0
+    assert summary["entities"] == {"procedure": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}}
+    assert summary["out_of_scope_taken_as_municipal"] == [{"text": "out_of_scope procedure_info",
+                                                           "predicted": "procedure_info"}]
+
+
+@pytest.mark.parametrize("row, threshold, expected", [
+    (_row("greet", "greet", top_confidence=0.45), 0.4, "greet"),
+    (_row("greet", "greet", top_confidence=0.45), 0.5, FALLBACK),
+    (_row("greet", "greet", top_confidence=0.45, second_confidence=0.40), 0.3, FALLBACK),  # ambiguous
+    (_row("urgent_help", "thank", top_confidence=0.35, urgent_confidence=0.3), 0.5, "urgent_help"),
+    (_row("greet", FALLBACK, top="greet", guard="unknown_words"), 0.1, FALLBACK),
+])
+def test_the_threshold_simulation_follows_the_pipeline(row: dict, threshold: float, expected: str) -> None:
+    assert simulate_threshold(row, threshold) == expected
+
+
+def test_latency_percentiles_and_memory_reading() -> None:
+    level = Level(concurrency=3, seconds=2.0, messages=100, latencies_ms=[float(n) for n in range(1, 101)])
+    summary = level.summary()
+    assert (summary["p50_ms"], summary["p95_ms"], summary["p99_ms"]) == (51.0, 96.0, 100.0)
+    assert summary["messages_per_second"] == 50.0
+    assert rss_mb(os.getpid()) > 10
