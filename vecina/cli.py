@@ -95,6 +95,13 @@ def cmd_data_validate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval_nlu(args: argparse.Namespace, settings: Settings) -> int:
     from vecina.evaluation.nlu import main
 
+    if args.folds is not None and not 2 <= args.folds <= 20:
+        return _fail("--folds must be between 2 and 20")
+    if not 0 < args.test_share < 1:
+        return _fail("--test-share must be between 0 and 1 (e.g. 0.2)")
+    if args.test_file and not Path(args.test_file).is_file():
+        return _fail(f"{args.test_file}: no such file")
+
     return main(ROOT, Path(args.output), "vecina " + " ".join(args.argv), pipelines=args.pipelines, test_share=args.test_share,
                 seed=args.seed, fold_count=args.folds, test_file=Path(args.test_file) if args.test_file else None,
                 smoke=args.smoke, epochs=args.epochs, retrain=args.retrain, cache_dir=settings.models_dir / "eval",
@@ -113,6 +120,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.smoke:
         args.targets, args.concurrency, args.seconds = ["vecina"], [1, 2], 5.0
+    if not all(1 <= level <= 200 for level in args.concurrency) or not 1 <= args.seconds <= 600 \
+            or not 1 <= args.max_conversations <= 100_000:
+        return _fail("bench is bounded: --concurrency 1-200, --seconds 1-600, --max-conversations 1-100000")
     return main(settings, args.targets, args.concurrency, args.seconds, args.max_conversations, Path(args.output),
                 "vecina " + " ".join(args.argv))
 

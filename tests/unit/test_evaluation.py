@@ -93,3 +93,17 @@ def test_latency_percentiles_and_memory_reading() -> None:
     assert (summary["p50_ms"], summary["p95_ms"], summary["p99_ms"]) == (51.0, 96.0, 100.0)
     assert summary["messages_per_second"] == 50.0
     assert rss_mb(os.getpid()) > 10
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--concurrency", "1000"], "bench is bounded"),
+    (["bench", "--seconds", "3600"], "bench is bounded"),
+    (["eval", "nlu", "--folds", "1"], "--folds must be between 2 and 20"),
+    (["eval", "nlu", "--test-share", "1.5"], "--test-share must be between 0 and 1"),
+    (["eval", "nlu", "--test-file", "/no/such/test.tsv"], "/no/such/test.tsv: no such file"),
+])
+def test_measuring_commands_refuse_unbounded_or_missing_input(argv, message, capsys) -> None:
+    from vecina.cli import main
+
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
