@@ -9,6 +9,7 @@ bounded in time and in number of conversations.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -136,8 +137,8 @@ def _scripts(target: str) -> List[List[str]]:
 
     by_language = YAML(typ="safe").load(CONVERSATIONS.read_text(encoding="utf-8"))[target]
     # interleave the languages so every level sees all of them
-    columns = list(by_language.values())
-    return [script for group in zip(*columns) for script in group]
+    groups = itertools.zip_longest(*by_language.values())
+    return [script for group in groups for script in group if script is not None]
 
 
 def _start_moodbot(workdir: Path, models_dir: Path) -> tuple:
