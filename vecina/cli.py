@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from vecina.settings import ROOT, Settings, get_settings
+from vecina.stack import stop_processes
 
 LOOKUPS_PATH = ROOT / "data" / "nlu" / "lookups" / "kb.yml"
 TRAINING_INPUTS = ("config.yml", "domain", "data")
@@ -232,21 +233,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                       file=sys.stderr)
                 stopping, exit_code = True, 1
         time.sleep(0.5)
-    _terminate(processes.values())
+    stop_processes(processes.values())
     print("Vecina stopped.")
     return exit_code
-
-
-def _terminate(processes) -> None:  # type: ignore[no-untyped-def]
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    deadline = time.monotonic() + 15
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def build_parser() -> argparse.ArgumentParser:

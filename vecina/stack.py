@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import jwt
 
@@ -85,14 +85,21 @@ class Stack:
         return f"test-{uuid.uuid4().hex[:12]}"
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self.processes)
+
+
+def stop_processes(processes: Iterable[subprocess.Popen], seconds: float = 15) -> None:
+    """SIGTERM every process, wait up to `seconds` in all, then kill what is left."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + seconds
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def wait_until_up(url: str, process: subprocess.Popen, log: Path, seconds: float) -> None:

@@ -21,9 +21,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from vecina.settings import Settings
+from vecina.stack import stop_processes
 
 CONVERSATIONS = Path(__file__).with_name("conversations.yml")
 TARGETS = ("vecina", "moodbot")
@@ -208,13 +209,7 @@ def bench_target(target: str, settings: Settings, levels: Sequence[int], seconds
                 level.peak_rss_mb = dict(sampler.peaks)
                 results.append(level.summary())
         finally:
-            for process in processes.values():
-                process.terminate()
-            for process in processes.values():
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop_processes(processes.values())
     return {"levels": results, "idle_rss_mb": idle, "model": model.name,
             "model_size_mb": round(model.stat().st_size / 1e6, 2),
             "training_seconds": meta.get("training_seconds"), "conversation_scripts": len(scripts)}

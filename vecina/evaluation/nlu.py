@@ -302,8 +302,8 @@ def _compare(report: Dict[str, object]) -> None:
     report["error_reduction_vs_stock"] = reduction
 
 
-def _row(values: Optional[float], digits: int = 3) -> str:
-    return "–" if values is None else f"{values:.{digits}f}"
+def _number(value: Optional[float], digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def summary_table(report: Dict[str, object]) -> str:
@@ -317,12 +317,12 @@ def summary_table(report: Dict[str, object]) -> str:
                 continue
             lines.append(f"| {language} | {name} | {values['examples']} | {values['errors']} | "
                          f"{values['intent_accuracy']:.3f} | {values['macro_f1']:.3f} | "
-                         f"{values['fallback_share']:.3f} | {_row(values['language_detection_accuracy'])} |")
+                         f"{values['fallback_share']:.3f} | {_number(values['language_detection_accuracy'])} |")
     reduction = report.get("error_reduction_vs_stock")
     if reduction:
         lines.append("")
         lines.append("Errors avoided compared with stock Rasa: " + ", ".join(
-            f"{language} {_row(value * 100 if value is not None else None, 1)} %" for language, value in reduction.items()))
+            f"{language} {_number(value * 100 if value is not None else None, 1)} %" for language, value in reduction.items()))
     return "\n".join(lines)
 
 
@@ -350,7 +350,7 @@ def render_markdown(report: Dict[str, object], command: str) -> str:
         per_language = [first["languages"].get(lang, {}).get("per_intent", {}).get(intent, {}).get("f1")
                         for lang in LANGUAGES]
         out.append(f"| {intent} | {values['support']} | " + " | ".join(cells) + " | "
-                   + " | ".join(_row(v, 2) for v in per_language) + " |")
+                   + " | ".join(_number(v, 2) for v in per_language) + " |")
     for name in names:
         out += ["", f"## Confusions that cost most: {name}", "", "| language | intent | predicted | count |",
                 "| --- | --- | --- | --- |"]
@@ -375,7 +375,7 @@ def render_markdown(report: Dict[str, object], command: str) -> str:
     for name in names:
         result = pipelines[name]
         out += ["", f"## Safety: {name}", "",
-                f"- urgent_help recall: {_row(result['urgent_help_recall'])}; missed: "
+                f"- urgent_help recall: {_number(result['urgent_help_recall'])}; missed: "
                 + ("; ".join(f'"{t}"' for t in result["urgent_help_missed"]) or "none"),
                 f"- out_of_scope messages taken for a municipal intent: {len(result['out_of_scope_taken_as_municipal'])}"
                 + "".join(f'\n  - "{r["text"]}" → {r["predicted"]}' for r in result["out_of_scope_taken_as_municipal"])]
@@ -398,7 +398,7 @@ def main(root: Path, output: Path, command: str, **options) -> int:  # type: ign
     for name, result in report["pipelines"].items():  # type: ignore[union-attr]
         print(f"{name}: training {sum(result['training_seconds']):.0f} s"
               + (" (cached model)" if all(result["loaded_from_cache"]) else "")
-              + f", urgent_help recall {_row(result['urgent_help_recall'])}")
+              + f", urgent_help recall {_number(result['urgent_help_recall'])}")
     print(f"{report['mode']}: train {report['train_examples']} / test {report['test_examples']} messages; "
           f"report {markdown_path}, details {json_path}")
     return 0
