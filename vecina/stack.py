@@ -68,6 +68,10 @@ class Stack:
             body["metadata"] = metadata
         return _request(f"{self.rasa_url}/webhooks/rest/webhook", body)
 
+    def parse(self, text: str) -> Dict[str, Any]:
+        """The NLU result for `text` (Rasa's /model/parse), without touching any conversation."""
+        return _request(f"{self.rasa_url}/model/parse", {"text": text}, token=self.token)
+
     def tracker(self, sender: str) -> Dict[str, Any]:
         return _request(f"{self.rasa_url}/conversations/{sender}/tracker", token=self.token)
 

@@ -30,6 +30,8 @@ def test_eval_nlu_smoke_compares_both_pipelines(tmp_path: Path) -> None:
         assert result["languages"]["all"]["examples"] == report["test_examples"] > 70
         assert "procedure" in result["entities"]
     assert report["pipelines"]["vecina"]["threshold_sweep"]
+    assert report["pipelines"]["vecina"]["keyboard_mash"]["messages"] == 10
+    assert report["pipelines"]["stock"]["recorded_baseline"] is None  # a smoke run trains, and records nothing
     assert set(report["error_reduction_vs_stock"]) == {"es", "ca", "va", "all"}
     markdown = (tmp_path / "nlu.md").read_text()
     assert "vecina eval nlu --smoke" in markdown and "| es | stock |" in markdown
@@ -57,3 +59,8 @@ def test_bench_smoke_converses_over_rest_and_reads_memory(tmp_path: Path) -> Non
         assert level["p50_ms"] > 0 and level["p99_ms"] >= level["p95_ms"] >= level["p50_ms"]
         assert level["peak_rss_mb"]["rasa"] > 100 and level["peak_rss_mb"]["actions"] > 20
     assert "| vecina | 2 |" in completed.stdout
+    parses = report["targets"]["vecina"]["parse"]
+    assert [row["characters"] for row in parses] == [100, 1000, 2000, 5000]
+    assert all(row["max_ms"] >= row["p50_ms"] > 0 for row in parses)
+    assert parses[-1]["intent"] == "nlu_fallback"  # too long for the guard: the citizen is asked to shorten it
+    assert "| 5,000 |" in completed.stdout

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from vecina.evaluation import load_examples
-from vecina.evaluation.bench import Level, rss_mb
-from vecina.evaluation.data import InvalidTestSet, folds, read_tsv, subsample
-from vecina.evaluation.nlu import FALLBACK, simulate_threshold, summarize
+from vecina.evaluation.bench import Level, long_message, rss_mb
+from vecina.evaluation.data import InvalidTestSet, folds, keyboard_mash, read_tsv, split, subsample
+from vecina.evaluation.nlu import (FALLBACK, baseline_key, baseline_path, load_baseline, record_baseline,
+                                   simulate_threshold, summarize)
 from vecina.settings import ROOT
 
 
@@ -48,9 +49,11 @@ def test_folds_test_every_example_once_and_never_train_on_it(examples) -> None:
     tested = [id(e) for _, test in rounds for e in test]
     assert len(tested) == len(set(tested))
     assert len(tested) >= 0.95 * len(sample)  # a text shared by two languages stays in training
+    groups = {(e.language, e.intent) for e in sample}
     for train, test in rounds:
         assert not {e.text.lower() for e in train} & {e.text.lower() for e in test}
-        assert {(e.language, e.intent) for e in test} == {(e.language, e.intent) for e in sample}
+        assert len({(e.language, e.intent) for e in test}) >= 0.95 * len(groups)  # stratified
+    assert {(e.language, e.intent) for _, test in rounds for e in test} == groups
 
 
 def _row(intent: str, predicted: str, language: str = "es", **extra) -> dict:
@@ -59,6 +62,29 @@ def _row(intent: str, predicted: str, language: str = "es", **extra) -> dict:
            "guard": None, "detected_language": "es", "gold_entities": [], "entities": []}
     row.update(extra)
     return row
+
+
+def test_a_recorded_baseline_is_found_only_for_the_same_data_and_test_set(examples, tmp_path: Path) -> None:
+    train, test = split(examples, 0.2, 2026)
+    key = baseline_key("stock", ROOT, train, test, None)
+    assert key == baseline_key("stock", ROOT, list(train), list(test), None)
+    assert key != baseline_key("stock", ROOT, train[1:], test, None)  # one training message less
+    assert key != baseline_key("stock", ROOT, train, test[1:], None)  # another test set
+    assert key != baseline_key("stock", ROOT, train, test, 2)  # another config
+    rows = [{"intent": "greet", "predicted": "greet"}]
+    older = record_baseline(tmp_path, "stock", "0123456789abcdef", 10.0, rows)
+    path = record_baseline(tmp_path, "stock", key, 2400.5, rows)
+    assert not older.exists() and path == baseline_path(tmp_path, "stock", key)
+    assert load_baseline(tmp_path, "stock", key)["predictions"] == rows
+    assert load_baseline(tmp_path, "stock", key)["training_seconds"] == 2400.5
+    assert load_baseline(tmp_path, "stock", "0123456789abcdef") is None
+
+
+def test_keyboard_mash_is_reproducible_and_never_a_training_example(examples) -> None:
+    mash = keyboard_mash(200, 2026)
+    assert [e.text for e in mash] == [e.text for e in keyboard_mash(200, 2026)]
+    assert len({e.text for e in mash}) == 200 and all(e.intent == "nlu_fallback" for e in mash)
+    assert not {e.text for e in mash} & {e.text.lower() for e in examples}
 
 
 def test_summary_counts_fallbacks_as_errors_and_scores_entities() -> None:
@@ -85,6 +111,13 @@ def test_summary_counts_fallbacks_as_errors_and_scores_entities() -> None:
 ])
 def test_the_threshold_simulation_follows_the_pipeline(row: dict, threshold: float, expected: str) -> None:
     assert simulate_threshold(row, threshold) == expected
+
+
+@pytest.mark.parametrize("length", [1, 100, 5000])
+def test_long_messages_are_real_sentences_cut_to_length(length: int) -> None:
+    text = long_message(["hola, necesito cita", "bon dia"], length)
+    assert len(text) == length and text.startswith("hola"[:length])
+    assert long_message(["hola, necesito cita", "bon dia"], 30) == "hola, necesito cita bon dia ho"
 
 
 def test_latency_percentiles_and_memory_reading() -> None:

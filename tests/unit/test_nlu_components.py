@@ -20,7 +20,7 @@ def _message(text: str, intent: str) -> Message:
     ("👍🙂", "affirm", "empty"),
     ("hola " * 500, "greet", "too_long"),
     ("fjdksl qpwoei zmxn", "out_of_scope", "unknown_words"),
-    ("qwrtp zxvbn mlkjh", "find_my_centre", "unknown_words"),  # DIET is confidently wrong on gibberish
+    ("qwrtp zxvbn mlkjh", "find_my_centre", "unknown_words"),  # classifiers are confidently wrong on gibberish
     ("quien gano el partido ayer", "out_of_scope", None),  # a real out-of-scope question stays
     ("zxvbn 46981", "find_my_centre", None),  # digits: a postcode, not gibberish
     ("no tengo donde dormir esta noche " * 100, "urgent_help", None),  # never overridden
@@ -35,6 +35,15 @@ def test_guard(text: str, intent: str, issue) -> None:
         assert message.get("intent")["name"] == "nlu_fallback"
         assert message.get("message_guard")["issue"] == issue
         assert "message_guard" in message.as_dict(only_output_properties=True)
+
+
+@pytest.mark.parametrize("classifier_confidence, intent", [(0.91, "thank"), (0.6, "nlu_fallback")])
+def test_unknown_words_the_classifier_is_sure_about_are_not_gibberish(classifier_confidence, intent) -> None:
+    message = _message("grasies", "thank")
+    message.set("intent_ranking", [{"name": "thank", "confidence": classifier_confidence},
+                                   {"name": "greet", "confidence": 0.05}], add_to_output=True)
+    guarded = MessageGuard({"trusted_confidence": 0.8}).process([message])[0]
+    assert guarded.get("intent")["name"] == intent
 
 
 @pytest.mark.parametrize("urgent_score, expected", [(0.4, "urgent_help"), (0.1, "nlu_fallback")])
@@ -118,3 +127,15 @@ def test_the_urgent_phrases_catch_no_other_training_example() -> None:
     urgent = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
     caught = [e.text for e in load_examples(ROOT / "data") if e.intent != "urgent_help" and urgent.search(e.text)]
     assert caught == []
+
+
+def test_the_tokenizer_stops_at_max_characters() -> None:
+    from vecina.nlu.tokenizer import BoundedWhitespaceTokenizer
+
+    tokenizer = BoundedWhitespaceTokenizer({**BoundedWhitespaceTokenizer.get_default_config(), "max_characters": 20})
+    short = tokenizer.tokenize(Message(data={"text": "vivo en la calle Mayor"}), "text")
+    assert [t.text for t in short] == ["vivo", "en", "la", "calle", "Mayor"]
+    cut = tokenizer.tokenize(Message(data={"text": "vivo en la calle Mayor 12"}), "text")
+    assert [t.text for t in cut] == ["vivo", "en", "la", "calle", "Mayor"]  # "12" starts at 23
+    long = tokenizer.tokenize(Message(data={"text": "hola " * 1000}), "text")
+    assert len(long) == 4 and all(t.start < 20 for t in long)

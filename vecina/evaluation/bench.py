@@ -3,7 +3,8 @@
 The command starts the servers itself on free 127.0.0.1 ports (our Rasa and action servers with
 the model `vecina train` built, and stock Rasa's moodbot from `rasa init`), so it measures a
 known setup and can read each process's memory. Every level (concurrent conversations) is
-bounded in time and in number of conversations.
+bounded in time and in number of conversations. On our server it also times the NLU alone
+(Rasa's /model/parse) on messages of 100 to 5,000 characters.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import itertools
 import json
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -28,6 +30,7 @@ from vecina.stack import stop_processes
 
 CONVERSATIONS = Path(__file__).with_name("conversations.yml")
 TARGETS = ("vecina", "moodbot")
+PARSE_LENGTHS = (100, 1000, 2000, 5000)
 
 
 @dataclass
@@ -52,6 +55,34 @@ class Level:
                 "p50_ms": percentile(0.50), "p95_ms": percentile(0.95), "p99_ms": percentile(0.99),
                 "mean_ms": round(statistics.fmean(ordered), 1) if ordered else 0.0,
                 "peak_rss_mb": self.peak_rss_mb}
+
+
+def long_message(sentences: Sequence[str], length: int) -> str:
+    """Real citizens' sentences, one after another, cut to exactly `length` characters."""
+    text = ""
+    for sentence in itertools.cycle(sentences):
+        if len(text) >= length:
+            return text[:length]
+        text = f"{text} {sentence}" if text else sentence
+    return text
+
+
+def parse_timings(stack, sentences: Sequence[str], repeats: int) -> List[Dict[str, object]]:  # type: ignore[no-untyped-def]
+    """Milliseconds from request to NLU result, per message length; the first parse of each
+    length is a warm-up and is not counted."""
+    rows = []
+    for length in PARSE_LENGTHS:
+        text = long_message(sentences, length)
+        stack.parse(text)
+        timings = Level(1)
+        for _ in range(repeats):
+            began = time.perf_counter()
+            intent = stack.parse(text)["intent"]["name"]
+            timings.latencies_ms.append((time.perf_counter() - began) * 1000)
+        summary = timings.summary()
+        rows.append({"characters": len(text), "parses": repeats, "p50_ms": summary["p50_ms"],
+                     "p95_ms": summary["p95_ms"], "max_ms": round(max(timings.latencies_ms), 1), "intent": intent})
+    return rows
 
 
 def rss_mb(pid: int) -> float:
@@ -183,24 +214,28 @@ def _start_vecina(workdir: Path, settings: Settings) -> tuple:
     model = model_path(settings)
     if not model.exists():
         raise FileNotFoundError(f"no model for the current data ({model.name}): run 'make run' or 'vecina train' first")
-    stack = start_stack(workdir, model)
+    stack = start_stack(workdir, model, jwt_secret=secrets.token_hex(32))  # the API, for /model/parse
     meta_path = model.with_suffix("").with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return stack.rasa_url, {"actions": stack.processes[0], "rasa": stack.processes[1]}, model, meta
+    return stack, {"actions": stack.processes[0], "rasa": stack.processes[1]}, model, meta
 
 
 def bench_target(target: str, settings: Settings, levels: Sequence[int], seconds: float,
-                 max_conversations: int) -> Dict[str, object]:
+                 max_conversations: int, parse_repeats: int = 20) -> Dict[str, object]:
     scripts = _scripts(target)
+    parses: List[Dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix=f"vecina-bench-{target}-") as tmp:
         if target == "vecina":
-            url, processes, model, meta = _start_vecina(Path(tmp), settings)
+            stack, processes, model, meta = _start_vecina(Path(tmp), settings)
+            url = stack.rasa_url
         else:
             url, processes, model, meta = _start_moodbot(Path(tmp), settings.models_dir)
         webhook = f"{url}/webhooks/rest/webhook"
         pids = {name: process.pid for name, process in processes.items()}
         try:
             idle = {name: rss_mb(pid) for name, pid in pids.items()}
+            if target == "vecina":
+                parses = parse_timings(stack, [text for script in scripts for text in script], parse_repeats)
             asyncio.run(run_level(webhook, scripts, 1, 600, len(scripts), f"{target}-warmup"))
             results = []
             for concurrency in levels:
@@ -210,7 +245,7 @@ def bench_target(target: str, settings: Settings, levels: Sequence[int], seconds
                 results.append(level.summary())
         finally:
             stop_processes(processes.values())
-    return {"levels": results, "idle_rss_mb": idle, "model": model.name,
+    return {"levels": results, "parse": parses, "idle_rss_mb": idle, "model": model.name,
             "model_size_mb": round(model.stat().st_size / 1e6, 2),
             "training_seconds": meta.get("training_seconds"), "conversation_scripts": len(scripts)}
 
@@ -230,6 +265,12 @@ def render(report: Dict[str, object]) -> str:
         training = result["training_seconds"]
         lines.append(f"| {target} | {result['model']} | {result['model_size_mb']:.1f} | "
                      f"{'–' if training is None else f'{training:.0f}'} | {idle} |")
+    for target, result in report["targets"].items():  # type: ignore[union-attr]
+        if result.get("parse"):
+            lines += ["", f"NLU alone ({target}, /model/parse, one at a time, idle server):", "",
+                      "| message characters | parses | p50 ms | p95 ms | max ms |", "| --- | --- | --- | --- | --- |"]
+            lines += [f"| {row['characters']:,} | {row['parses']} | {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | "
+                      f"{row['max_ms']:.0f} |" for row in result["parse"]]
     return "\n".join(lines)
 
 

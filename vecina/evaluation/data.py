@@ -109,3 +109,21 @@ def folds(examples: List[Example], count: int, seed: int) -> List[Tuple[List[Exa
 def subsample(examples: List[Example], per_group: int, seed: int) -> List[Example]:
     """The first `per_group` of each (language, intent) after a seeded shuffle: for smoke runs."""
     return [e for items in _groups(examples, seed) for e in items[:per_group]]
+
+
+KEYBOARD_ROWS = ("qwertyuiop", "asdfghjklñ", "zxcvbnm")
+
+
+def keyboard_mash(count: int, seed: int) -> List[Example]:
+    """Random runs of neighbouring keys, one to three "words": what a pocket or a toddler types.
+    The right answer to each is `nlu_fallback`."""
+    generator = random.Random(seed)
+    texts: set = set()
+    while len(texts) < count:
+        words = []
+        for _ in range(generator.randint(1, 3)):
+            row = generator.choice(KEYBOARD_ROWS)
+            start = generator.randrange(len(row) - 4)
+            words.append("".join(generator.choice(row[start:start + 5]) for _ in range(generator.randint(3, 7))))
+        texts.add(" ".join(words))
+    return [Example("es", "nlu_fallback", text, None) for text in sorted(texts)]

@@ -6,6 +6,11 @@ a stratified held-out split of our own data (default), k folds of it, or a TSV t
 `nlu_fallback` counts as an error: that is what the citizen experiences. Trained models are
 kept under `<models dir>/eval/`, keyed on everything that shaped them, so a rerun on unchanged
 data and config loads them instead of training again (`--retrain` forces a training).
+
+Stock Rasa's DIET trains for most of an hour on two cores, and it only changes when the data
+does, so its held-out predictions are recorded in `docs/baselines/` under the same kind of key
+(plus the test messages): a fresh clone compares against the recorded baseline in minutes, and
+any change to the training data makes the key miss, so stock is trained again and re-recorded.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from vecina import LANGUAGES
-from vecina.evaluation.data import Example, folds, load_examples, read_tsv, split, subsample
+from vecina.evaluation.data import Example, folds, keyboard_mash, load_examples, read_tsv, split, subsample
 from vecina.services.language import family
 
 FALLBACK = "nlu_fallback"
 URGENT = "urgent_help"
 PIPELINES = ("vecina", "stock")
+BASELINES = Path("docs") / "baselines"
+MASH_COUNT = 200
 SWEEP_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
 
 
@@ -82,6 +89,47 @@ def _model_key(name: str, root: Path, config: Path, training_yaml: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def _inputs(name: str, root: Path, train: Sequence[Example], epochs: Optional[int], config_file: Optional[Path],
+            workdir: Path) -> Tuple[Path, str, str]:
+    """The NLU config and training file a model is trained from, and their key."""
+    config = _write_config(name, root, epochs, workdir, config_file)
+    training_yaml = _training_yaml(root, train)
+    return config, training_yaml, _model_key(name, root, config, training_yaml)
+
+
+def baseline_key(name: str, root: Path, train: Sequence[Example], test: Sequence[Example],
+                 epochs: Optional[int], config_file: Optional[Path] = None) -> str:
+    """The model key plus the test messages: equal keys mean equal predictions."""
+    with tempfile.TemporaryDirectory(prefix=f"vecina-eval-{name}-") as tmp:
+        model = _inputs(name, root, train, epochs, config_file, Path(tmp))[2]
+    digest = hashlib.sha256(model.encode("utf-8"))
+    for example in test:
+        digest.update(f"{example.language}\t{example.intent}\t{example.text}\n".encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def baseline_path(root: Path, name: str, key: str) -> Path:
+    return root / BASELINES / f"nlu-{name}-{key}.json"
+
+
+def load_baseline(root: Path, name: str, key: str) -> Optional[dict]:
+    path = baseline_path(root, name, key)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def record_baseline(root: Path, name: str, key: str, training_seconds: float, rows: List[dict]) -> Path:
+    """Keeps one recorded baseline per pipeline: the one for the current data."""
+    import rasa
+
+    path = baseline_path(root, name, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f"nlu-{name}-*.json"):
+        old.unlink()
+    path.write_text(json.dumps({"key": key, "rasa": rasa.__version__, "training_seconds": training_seconds,
+                                "predictions": rows}, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    return path
+
+
 def train_model(name: str, root: Path, train: Sequence[Example], cache_dir: Path, epochs: Optional[int],
                 retrain: bool, config_file: Optional[Path] = None) -> Tuple[Path, float, bool]:
     """The model file, its training seconds, and whether it was loaded from the cache."""
@@ -90,9 +138,7 @@ def train_model(name: str, root: Path, train: Sequence[Example], cache_dir: Path
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"vecina-eval-{name}-") as tmp:
         workdir = Path(tmp)
-        config = _write_config(name, root, epochs, workdir, config_file)
-        training_yaml = _training_yaml(root, train)
-        key = _model_key(name, root, config, training_yaml)
+        config, training_yaml, key = _inputs(name, root, train, epochs, config_file, workdir)
         target, meta = cache_dir / f"{name}-{key}.tar.gz", cache_dir / f"{name}-{key}.json"
         if target.exists() and meta.exists() and not retrain:
             return target, json.loads(meta.read_text())["training_seconds"], True
@@ -238,9 +284,11 @@ def threshold_sweep(rows: Sequence[dict]) -> List[dict]:
 
 @dataclass
 class Plan:
-    """What to train on and what to test, per round (one round, or one per fold)."""
+    """What to train on and what to test, per round (one round, or one per fold); `recorded`: the
+    stock baseline of this plan is kept in docs/baselines (the default held-out split)."""
     mode: str
     rounds: List[Tuple[List[Example], List[Example]]]
+    recorded: bool = False
 
 
 def make_plan(root: Path, test_share: float, seed: int, fold_count: Optional[int], test_file: Optional[Path],
@@ -254,7 +302,7 @@ def make_plan(root: Path, test_share: float, seed: int, fold_count: Optional[int
     if fold_count:
         return Plan(f"{fold_count}-fold cross-validation", folds(examples, fold_count, seed))
     return Plan(f"held-out split ({test_share:.0%} of each language and intent, seed {seed})",
-                [split(examples, test_share, seed)])
+                [split(examples, test_share, seed)], recorded=not smoke)
 
 
 def evaluate(root: Path, pipelines: Sequence[str] = PIPELINES, test_share: float = 0.2, seed: int = 2026,
@@ -276,16 +324,31 @@ def evaluate(root: Path, pipelines: Sequence[str] = PIPELINES, test_share: float
         for name in pipelines:
             rows: List[dict] = []
             seconds, cached = [], []
+            recorded = None
             for train, test in plan.rounds:
+                key = baseline_key(name, root, train, test, epochs) if name == "stock" and plan.recorded else None
+                baseline = load_baseline(root, name, key) if key and not retrain else None
+                if baseline is not None:
+                    recorded = str(baseline_path(root, name, key).relative_to(root))  # type: ignore[arg-type]
+                    seconds.append(baseline["training_seconds"])
+                    cached.append(True)
+                    rows += baseline["predictions"]
+                    continue
                 model, training_seconds, from_cache = train_model(name, root, train, models, epochs, retrain, config)
                 seconds.append(training_seconds)
                 cached.append(from_cache)
-                rows += predict(model, test)
+                predictions = predict(model, test)
+                rows += predictions
+                if key:
+                    record_baseline(root, name, key, training_seconds, predictions)
             result = summarize(rows)
             result.update({"config": str(pipeline_config(name, root, config)), "training_seconds": seconds,
-                           "loaded_from_cache": cached, "predictions": rows})
+                           "loaded_from_cache": cached, "recorded_baseline": recorded, "predictions": rows})
             if name == "vecina":
                 result["threshold_sweep"] = threshold_sweep(rows)
+                mash = predict(model, keyboard_mash(MASH_COUNT if not smoke else 10, seed))
+                result["keyboard_mash"] = {"messages": len(mash),
+                                           "answered": [r["text"] for r in mash if r["predicted"] != FALLBACK]}
             report["pipelines"][name] = result  # type: ignore[index]
     _compare(report)
     return report
@@ -333,6 +396,8 @@ def render_markdown(report: Dict[str, object], command: str) -> str:
            + (f"; epochs overridden to {report['epochs_override']}" if report["epochs_override"] else "") + ".", ""]
     for name, result in pipelines.items():
         cached = " (loaded from the model cache)" if all(result["loaded_from_cache"]) else ""
+        if result.get("recorded_baseline"):
+            cached = f" (predictions recorded in `{result['recorded_baseline']}`)"
         out.append(f"- `{name}`: `{result['config']}`, training {sum(result['training_seconds']):.0f} s{cached}")
     out += ["", "## Summary", "", summary_table(report), ""]
     names = list(pipelines)
@@ -379,6 +444,10 @@ def render_markdown(report: Dict[str, object], command: str) -> str:
                 + ("; ".join(f'"{t}"' for t in result["urgent_help_missed"]) or "none"),
                 f"- out_of_scope messages taken for a municipal intent: {len(result['out_of_scope_taken_as_municipal'])}"
                 + "".join(f'\n  - "{r["text"]}" → {r["predicted"]}' for r in result["out_of_scope_taken_as_municipal"])]
+        if "keyboard_mash" in result:
+            mash = result["keyboard_mash"]
+            out.append(f"- keyboard mash answered with an intent: {len(mash['answered'])} of {mash['messages']}"
+                       + (": " + "; ".join(f'"{t}"' for t in mash["answered"]) if mash["answered"] else ""))
     return "\n".join(out) + "\n"
 
 
@@ -397,7 +466,8 @@ def main(root: Path, output: Path, command: str, **options) -> int:  # type: ign
     print(summary_table(report))
     for name, result in report["pipelines"].items():  # type: ignore[union-attr]
         print(f"{name}: training {sum(result['training_seconds']):.0f} s"
-              + (" (cached model)" if all(result["loaded_from_cache"]) else "")
+              + (" (recorded baseline)" if result.get("recorded_baseline")
+                 else " (cached model)" if all(result["loaded_from_cache"]) else "")
               + f", urgent_help recall {_number(result['urgent_help_recall'])}")
     print(f"{report['mode']}: train {report['train_examples']} / test {report['test_examples']} messages; "
           f"report {markdown_path}, details {json_path}")

@@ -2,10 +2,12 @@
 
 Empty or emoji-only messages, messages over `max_length` characters, and gibberish become
 `nlu_fallback` with `message_guard.issue` saying why, so the fallback action can answer
-helpfully. DIET is confidently wrong on gibberish ("qwrtp zxvbn" -> find_my_centre), so a
+helpfully. Classifiers are confidently wrong on gibberish ("qwrtp zxvbn" -> find_my_centre), so a
 message counts as gibberish when none of its words was seen in training (the word-level
 featurizer's vector is empty), no Spanish or Catalan dictionary knows them, and it has no
-digits and no entities. An urgent message is never overridden, however long; and a message the
+digits and no entities — unless the classifier is at least `trusted_confidence` sure of its
+answer: spelling it learned from its character n-grams ("grasies", "adioss", "nooo") is not
+gibberish, and on keyboard-mash it stayed below 0.8 (docs/nlu.md). An urgent message is never overridden, however long; and a message the
 classifier was unsure about becomes urgent_help when that intent scored at least `urgent_floor`:
 showing the emergency numbers to someone who did not need them costs little, missing someone
 in danger does not. For the same reason a message matching one of the training data's
@@ -49,13 +51,19 @@ def _urgent_score(message: Message) -> float:
     return max((r.get("confidence", 0.0) for r in ranking if r.get(INTENT_NAME_KEY) == URGENT_INTENT), default=0.0)
 
 
+def _classifier_confidence(message: Message) -> float:
+    """The classifier's own top confidence, before the FallbackClassifier put nlu_fallback first."""
+    ranking = message.get(INTENT_RANKING_KEY) or []
+    return next((r.get("confidence", 0.0) for r in ranking if r.get(INTENT_NAME_KEY) != FALLBACK_INTENT), 0.0)
+
+
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
 class MessageGuard(GraphComponent):
     PATTERNS_FILE = "urgent_patterns.json"
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"max_length": 2000, "vocabulary_featurizer": None, "urgent_floor": 0.25,
+        return {"max_length": 2000, "vocabulary_featurizer": None, "urgent_floor": 0.25, "trusted_confidence": None,
                 "urgent_regex": "urgent_signal"}
 
     def __init__(self, config: Dict[Text, Any], model_storage: Optional[ModelStorage] = None,
@@ -64,6 +72,8 @@ class MessageGuard(GraphComponent):
         self.max_length = int(config["max_length"])
         self.vocabulary_featurizer = config.get("vocabulary_featurizer")
         self.urgent_floor = float(config["urgent_floor"])
+        trusted = config.get("trusted_confidence")
+        self.trusted_confidence = None if trusted is None else float(trusted)
         self.urgent_regex = config["urgent_regex"]
         self._model_storage, self._resource = model_storage, resource
         self.urgent_patterns = list(urgent_patterns or [])
@@ -124,6 +134,8 @@ class MessageGuard(GraphComponent):
 
     def _gibberish(self, message: Message, text: str) -> bool:
         if any(ch.isdigit() for ch in text) or message.get(ENTITIES):
+            return False
+        if self.trusted_confidence is not None and _classifier_confidence(message) >= self.trusted_confidence:
             return False
         if self.vocabulary_featurizer:
             _, sentence = message.get_sparse_features(TEXT, [self.vocabulary_featurizer])
