@@ -129,13 +129,22 @@ def test_the_urgent_phrases_catch_no_other_training_example() -> None:
     assert caught == []
 
 
-def test_the_tokenizer_stops_at_max_characters() -> None:
-    from vecina.nlu.tokenizer import BoundedWhitespaceTokenizer
+def test_a_message_over_max_characters_gets_no_token_level_work() -> None:
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.shared.nlu.training_data.training_data import TrainingData
 
-    tokenizer = BoundedWhitespaceTokenizer({**BoundedWhitespaceTokenizer.get_default_config(), "max_characters": 20})
-    short = tokenizer.tokenize(Message(data={"text": "vivo en la calle Mayor"}), "text")
-    assert [t.text for t in short] == ["vivo", "en", "la", "calle", "Mayor"]
-    cut = tokenizer.tokenize(Message(data={"text": "vivo en la calle Mayor 12"}), "text")
-    assert [t.text for t in cut] == ["vivo", "en", "la", "calle", "Mayor"]  # "12" starts at 23
-    long = tokenizer.tokenize(Message(data={"text": "hola " * 1000}), "text")
-    assert len(long) == 4 and all(t.start < 20 for t in long)
+    from vecina.nlu.bounded import BoundedRegexFeaturizer, BoundedWhitespaceTokenizer
+
+    tokenizer = BoundedWhitespaceTokenizer({**BoundedWhitespaceTokenizer.get_default_config(), "max_characters": 30})
+    featurizer = BoundedRegexFeaturizer({**BoundedRegexFeaturizer.get_default_config(), "max_characters": 30,
+                                         "case_sensitive": False},
+                                        None, None, ExecutionContext(GraphSchema({}), node_name="regex"),
+                                        [{"name": "street", "pattern": r"\bcalle mayor\b"}])
+    short = Message(data={"text": "vivo en la calle Mayor 12"})
+    long = Message(data={"text": "vivo en la calle Mayor 12 " * 100})
+    tokenizer.process_training_data(TrainingData([short, long]))
+    featurizer.process([short, long])
+    assert [t.text for t in short.get("text_tokens")] == ["vivo", "en", "la", "calle", "Mayor", "12"]
+    assert [t.get("pattern") for t in short.get("text_tokens")][3] == {"street": True}
+    assert [t.text for t in long.get("text_tokens")] == ["vivo"]
+    assert long.features == [] and short.features
