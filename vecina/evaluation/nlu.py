@@ -7,7 +7,7 @@ a stratified held-out split of our own data (default), k folds of it, or a TSV t
 kept under `<models dir>/eval/`, keyed on everything that shaped them, so a rerun on unchanged
 data and config loads them instead of training again (`--retrain` forces a training).
 
-Stock Rasa's DIET trains for most of an hour on two cores, and it only changes when the data
+Stock Rasa's DIET trains for about an hour and a half on two cores, and it only changes when the data
 does, so its held-out predictions are recorded in `docs/baselines/` under the same kind of key
 (plus the test messages): a fresh clone compares against the recorded baseline in minutes, and
 any change to the training data makes the key miss, so stock is trained again and re-recorded.

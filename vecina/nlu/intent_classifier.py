@@ -4,7 +4,7 @@ Measured against DIET on our own data (docs/nlu.md): a linear SVM over TF-IDF ch
 n-grams (inside word boundaries, accents folded so "valencia" and "València" agree) and word
 uni/bigrams makes fewer intent errors in all three languages and trains in seconds instead of
 a quarter of an hour. Confidences come from the SVM calibrated by cross-validation, so the
-FallbackClassifier's threshold keeps its meaning. Entities stay with an entity extractor.
+FallbackClassifier's threshold keeps its meaning. Entities come from the CRF entity extractor.
 """
 
 from __future__ import annotations
