@@ -10,8 +10,8 @@ import pytest
 from vecina.evaluation import load_examples
 from vecina.evaluation.bench import Level, long_message, rss_mb
 from vecina.evaluation.data import InvalidTestSet, folds, keyboard_mash, read_tsv, split, subsample
-from vecina.evaluation.nlu import (FALLBACK, baseline_key, baseline_path, load_baseline, record_baseline,
-                                   simulate_threshold, summarize)
+from vecina.evaluation.nlu import (FALLBACK, TEST_SETS, baseline_key, baseline_path, load_baseline, make_plan,
+                                   record_baseline, simulate_threshold, summarize)
 from vecina.settings import ROOT
 
 
@@ -72,12 +72,29 @@ def test_a_recorded_baseline_is_found_only_for_the_same_data_and_test_set(exampl
     assert key != baseline_key("stock", ROOT, train, test[1:], None)  # another test set
     assert key != baseline_key("stock", ROOT, train, test, 2)  # another config
     rows = [{"intent": "greet", "predicted": "greet"}]
-    older = record_baseline(tmp_path, "stock", "0123456789abcdef", 10.0, rows)
-    path = record_baseline(tmp_path, "stock", key, 2400.5, rows)
-    assert not older.exists() and path == baseline_path(tmp_path, "stock", key)
-    assert load_baseline(tmp_path, "stock", key)["predictions"] == rows
-    assert load_baseline(tmp_path, "stock", key)["training_seconds"] == 2400.5
-    assert load_baseline(tmp_path, "stock", "0123456789abcdef") is None
+    other_test_set = record_baseline(tmp_path, "stock-independent", "fedcba9876543210", 10.0, rows)
+    older = record_baseline(tmp_path, "stock-split", "0123456789abcdef", 10.0, rows)
+    path = record_baseline(tmp_path, "stock-split", key, 2400.5, rows)
+    assert not older.exists() and path == baseline_path(tmp_path, "stock-split", key)
+    assert other_test_set.exists()  # one recorded baseline per test set
+    assert load_baseline(tmp_path, "stock-split", key)["predictions"] == rows
+    assert load_baseline(tmp_path, "stock-split", key)["training_seconds"] == 2400.5
+    assert load_baseline(tmp_path, "stock-split", "0123456789abcdef") is None
+
+
+def test_test_sets_leave_out_training_texts_and_only_committed_ones_are_recorded(tmp_path: Path) -> None:
+    committed = sorted((ROOT / TEST_SETS).glob("*.tsv"))
+    assert committed, "eval/ holds at least one independent test set"
+    plan = make_plan(ROOT, 0.2, 2026, None, committed[0], smoke=False)
+    (train, test), = plan.rounds
+    training_texts = {e.text.strip().lower() for e in train}
+    assert test and not any(e.text.strip().lower() in training_texts for e in test)
+    assert plan.baseline == committed[0].stem and "left out" in plan.mode
+    elsewhere = tmp_path / "mine.tsv"
+    elsewhere.write_text("es\tgreet\thola\nes\tgreet\twenas tardes, vecina\n", encoding="utf-8")
+    plan = make_plan(ROOT, 0.2, 2026, None, elsewhere, smoke=False)
+    assert plan.baseline is None and [e.text for e in plan.rounds[0][1]] == ["wenas tardes, vecina"]
+    assert "1 of its 2 messages left out" in plan.mode
 
 
 def test_keyboard_mash_is_reproducible_and_never_a_training_example(examples) -> None:

@@ -8,7 +8,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from vecina.nlu.intent_classifier import LinearIntentClassifier
+from vecina.nlu.intent_classifier import LinearIntentClassifier, NegationMarker
 
 EXAMPLES = {
     "appointment_book": ["quiero pedir cita", "necesito una cita con la trabajadora social", "pedir hora",
@@ -72,3 +72,28 @@ def test_the_same_data_gives_the_same_confidences(tmp_path) -> None:
     first = _trained(tmp_path / "a").process([Message(data={"text": "necesito cita"})])[0].get("intent_ranking")
     second = _trained(tmp_path / "b").process([Message(data={"text": "necesito cita"})])[0].get("intent_ranking")
     assert first == second
+
+
+@pytest.mark.parametrize("text, marked", [
+    ("No quiero recibir más avisos", "no NEG_quiero NEG_recibir NEG_mas NEG_avisos"),
+    ("no, apúntame a los avisos", "no apuntame a los avisos"),  # the comma ends the negated clause
+    ("ja no vull avisos. Gràcies", "ja no NEG_vull NEG_avisos gracies"),
+    ("sense falta, sí", "sense NEG_falta si"),
+    ("quiero recibir avisos", "quiero recibir avisos"),
+])
+def test_negation_marks_the_rest_of_the_clause(text: str, marked: str) -> None:
+    assert NegationMarker(["no", "sense"])(text) == marked
+
+
+def test_an_unquoted_no_in_config_is_reported_not_ignored() -> None:
+    with pytest.raises(ValueError, match="negation_words must be quoted strings"):
+        NegationMarker([False, "ni"])
+
+
+def test_the_stored_model_learns_negated_words_as_their_own_features(tmp_path) -> None:
+    data = TrainingData([Message(data={"text": t, "intent": i}) for i, t in [
+        ("subscribe_notices", "quiero recibir avisos"), ("subscribe_notices", "apuntame a los avisos"),
+        ("unsubscribe_notices", "no quiero recibir avisos"), ("unsubscribe_notices", "no me mandeis avisos")]])
+    stored = _trained(tmp_path, {"negation_words": ["no"]}, data)
+    words = stored.model.steps[0][1].transformer_list[1][1].vocabulary_
+    assert {"quiero", "NEG_quiero", "NEG_recibir", "recibir"} <= set(words)

@@ -78,7 +78,8 @@ def _groups(examples: List[Example], seed: int) -> List[List[Example]]:
     return shuffled
 
 
-def _without_leaks(train: List[Example], test: List[Example]) -> List[Example]:
+def without_leaks(train: List[Example], test: List[Example]) -> List[Example]:
+    """The test messages whose text is not also a training message (case and outer spaces ignored)."""
     seen = {e.text.strip().lower() for e in train}
     return [e for e in test if e.text.strip().lower() not in seen]  # the same text in two languages stays in train
 
@@ -90,7 +91,7 @@ def split(examples: List[Example], test_share: float, seed: int) -> Tuple[List[E
         count = max(1, round(len(items) * test_share))
         test += items[:count]
         train += items[count:]
-    return train, _without_leaks(train, test)
+    return train, without_leaks(train, test)
 
 
 def folds(examples: List[Example], count: int, seed: int) -> List[Tuple[List[Example], List[Example]]]:
@@ -102,7 +103,7 @@ def folds(examples: List[Example], count: int, seed: int) -> List[Tuple[List[Exa
     result = []
     for index in range(count):
         train = [e for j, bucket in enumerate(buckets) if j != index for e in bucket]
-        result.append((train, _without_leaks(train, buckets[index])))
+        result.append((train, without_leaks(train, buckets[index])))
     return result
 
 

@@ -29,13 +29,15 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from vecina import LANGUAGES
-from vecina.evaluation.data import Example, folds, keyboard_mash, load_examples, read_tsv, split, subsample
+from vecina.evaluation.data import (Example, folds, keyboard_mash, load_examples, read_tsv, split, subsample,
+                                    without_leaks)
 from vecina.services.language import family
 
 FALLBACK = "nlu_fallback"
 URGENT = "urgent_help"
 PIPELINES = ("vecina", "stock")
 BASELINES = Path("docs") / "baselines"
+TEST_SETS = Path("eval")  # committed test sets: stock's predictions for them are recorded too
 MASH_COUNT = 200
 SWEEP_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
 
@@ -109,6 +111,7 @@ def baseline_key(name: str, root: Path, train: Sequence[Example], test: Sequence
 
 
 def baseline_path(root: Path, name: str, key: str) -> Path:
+    """`name`: pipeline and plan, such as "stock-split"."""
     return root / BASELINES / f"nlu-{name}-{key}.json"
 
 
@@ -284,11 +287,12 @@ def threshold_sweep(rows: Sequence[dict]) -> List[dict]:
 
 @dataclass
 class Plan:
-    """What to train on and what to test, per round (one round, or one per fold); `recorded`: the
-    stock baseline of this plan is kept in docs/baselines (the default held-out split)."""
+    """What to train on and what to test, per round (one round, or one per fold); `baseline`: the
+    name under which stock's predictions for this plan are kept in docs/baselines — the default
+    held-out split and the test sets committed in `eval/` — or None."""
     mode: str
     rounds: List[Tuple[List[Example], List[Example]]]
-    recorded: bool = False
+    baseline: Optional[str] = None
 
 
 def make_plan(root: Path, test_share: float, seed: int, fold_count: Optional[int], test_file: Optional[Path],
@@ -297,12 +301,16 @@ def make_plan(root: Path, test_share: float, seed: int, fold_count: Optional[int
     if smoke:
         examples = subsample(examples, 5, seed)
     if test_file is not None:
-        test = read_tsv(test_file, {e.intent for e in examples})
-        return Plan(f"test set {test_file.name}", [(examples, test)])
+        messages = read_tsv(test_file, {e.intent for e in examples})
+        test = without_leaks(examples, messages)
+        committed = test_file.resolve().parent == (root / TEST_SETS).resolve() and not smoke
+        return Plan(f"test set {test_file.name} ({len(messages) - len(test)} of its {len(messages)} messages left out:"
+                    " their text is also a training example)", [(examples, test)],
+                    test_file.stem if committed else None)
     if fold_count:
         return Plan(f"{fold_count}-fold cross-validation", folds(examples, fold_count, seed))
     return Plan(f"held-out split ({test_share:.0%} of each language and intent, seed {seed})",
-                [split(examples, test_share, seed)], recorded=not smoke)
+                [split(examples, test_share, seed)], None if smoke else "split")
 
 
 def evaluate(root: Path, pipelines: Sequence[str] = PIPELINES, test_share: float = 0.2, seed: int = 2026,
@@ -326,10 +334,11 @@ def evaluate(root: Path, pipelines: Sequence[str] = PIPELINES, test_share: float
             seconds, cached = [], []
             recorded = None
             for train, test in plan.rounds:
-                key = baseline_key(name, root, train, test, epochs) if name == "stock" and plan.recorded else None
-                baseline = load_baseline(root, name, key) if key and not retrain else None
+                key = baseline_key(name, root, train, test, epochs) if name == "stock" and plan.baseline else None
+                label = f"{name}-{plan.baseline}"
+                baseline = load_baseline(root, label, key) if key and not retrain else None
                 if baseline is not None:
-                    recorded = str(baseline_path(root, name, key).relative_to(root))  # type: ignore[arg-type]
+                    recorded = str(baseline_path(root, label, key).relative_to(root))  # type: ignore[arg-type]
                     seconds.append(baseline["training_seconds"])
                     cached.append(True)
                     rows += baseline["predictions"]
@@ -340,7 +349,7 @@ def evaluate(root: Path, pipelines: Sequence[str] = PIPELINES, test_share: float
                 predictions = predict(model, test)
                 rows += predictions
                 if key:
-                    record_baseline(root, name, key, training_seconds, predictions)
+                    record_baseline(root, label, key, training_seconds, predictions)
             result = summarize(rows)
             result.update({"config": str(pipeline_config(name, root, config)), "training_seconds": seconds,
                            "loaded_from_cache": cached, "recorded_baseline": recorded, "predictions": rows})

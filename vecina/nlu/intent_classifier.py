@@ -9,7 +9,8 @@ FallbackClassifier's threshold keeps its meaning. Entities come from the CRF ent
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+import re
+from typing import Any, Dict, Iterable, List, Optional, Text
 
 import joblib
 import numpy as np
@@ -23,7 +24,33 @@ from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KE
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from vecina.text import fold
+
 MODEL_FILE = "linear_intent_model.joblib"
+
+
+_CLAUSE_END = re.compile(r"[.,;:!?¿¡]+")
+
+
+class NegationMarker:
+    """Word-feature preprocessor: every word after a negation word, up to the end of its clause,
+    becomes "NEG_<word>", so "no quiero recibir avisos" and "quiero recibir avisos" share no
+    verb features (subscribe vs unsubscribe, book vs cancel). Picklable, for the stored model."""
+
+    def __init__(self, negation_words: Iterable[str]) -> None:
+        words = list(negation_words)
+        if not all(isinstance(word, str) for word in words):  # YAML reads an unquoted no as false
+            raise ValueError(f"negation_words must be quoted strings, got {words!r} (config.yml)")
+        self.negation_words = frozenset(fold(word) for word in words)
+
+    def __call__(self, text: str) -> str:
+        marked: List[str] = []
+        for clause in _CLAUSE_END.split(text):
+            negated = False
+            for word in fold(clause).split():
+                marked.append(f"NEG_{word}" if negated else word)
+                negated = negated or word in self.negation_words
+        return " ".join(marked)
 
 
 def build_model(config: Dict[Text, Any], smallest_class: int):  # type: ignore[no-untyped-def]
@@ -37,13 +64,23 @@ def build_model(config: Dict[Text, Any], smallest_class: int):  # type: ignore[n
     features = make_union(
         TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(config["char_ngrams"]), sublinear_tf=True,
                         strip_accents="unicode", lowercase=True),
-        TfidfVectorizer(analyzer="word", ngram_range=tuple(config["word_ngrams"]), sublinear_tf=True,
-                        strip_accents="unicode", lowercase=True),
+        _word_features(config),
     )
     svm = LinearSVC(C=float(config["C"]), random_state=int(config["random_seed"]))
     folds = min(int(config["calibration_folds"]), smallest_class)
     classifier = CalibratedClassifierCV(svm, cv=folds) if folds >= 2 else svm
     return make_pipeline(features, classifier)
+
+
+def _word_features(config: Dict[Text, Any]):  # type: ignore[no-untyped-def]
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    ngrams = tuple(config["word_ngrams"])
+    if config.get("negation_words"):
+        return TfidfVectorizer(analyzer="word", ngram_range=ngrams, sublinear_tf=True,
+                               preprocessor=NegationMarker(config["negation_words"]), token_pattern=r"\S+")
+    return TfidfVectorizer(analyzer="word", ngram_range=ngrams, sublinear_tf=True, strip_accents="unicode",
+                           lowercase=True)
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
@@ -56,7 +93,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {"C": 2.0, "char_ngrams": [2, 5], "word_ngrams": [1, 2], "calibration_folds": 5,
-                "ranking_length": 10, "random_seed": 2026}
+                "ranking_length": 10, "random_seed": 2026,
+                "negation_words": []}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  model: Any = None, intents: Optional[List[str]] = None) -> None:
