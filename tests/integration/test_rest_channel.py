@@ -58,3 +58,21 @@ def test_a_long_urgent_message_is_never_dropped(stack: Stack) -> None:
     text = "no tengo donde dormir esta noche con mis hijos, " * 60
     _replies, names, _ = stack.turn(stack.new_sender(), text)
     assert "utter_urgent_help" in names
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("HOLA BUENOS DIAS A TODOS", "greet"),
+    ("QUIERO HABLAR CON ALGUIEN XFA", "human_handoff"),
+    ("BON DIA, VULL DEMANAR CITA", "appointment_book"),
+])
+def test_messages_in_capitals_get_their_intent_and_no_invented_names(stack: Stack, text: str, intent: str) -> None:
+    """Older citizens often write in capitals: that alone must not make words a centre or a street."""
+    parsed = stack.parse(text)
+    assert parsed["intent"]["name"] == intent
+    assert parsed["entities"] == []
+
+
+def test_names_in_capitals_are_still_found(stack: Stack) -> None:
+    parsed = stack.parse("TELEFONO DE SERVICIOS SOCIALES DE BENIMAR")
+    assert parsed["intent"]["name"] == "centre_info"
+    assert [e["entity"] for e in parsed["entities"]] == ["centre"]
