@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -13,6 +14,16 @@ from vecina.kb.model import KnowledgeBase
 from vecina.settings import ROOT, get_settings
 
 KB_DIR = ROOT / "kb"
+
+
+def service_url(name: str) -> str:
+    """The URL of a server .ci/services started (PostgreSQL, Redis): skip without it, fail in CI."""
+    value = os.environ.get(name)
+    if not value:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not set: .ci/services should have started the server")
+        pytest.skip(f"{name} not set (run: eval \"$(.ci/services)\")")
+    return value
 
 
 @pytest.fixture(scope="session")

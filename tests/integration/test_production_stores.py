@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import KB_DIR
+from tests.conftest import KB_DIR, service_url
 from vecina import db
 from vecina.kb.store import KbReader, load
 from vecina.settings import ROOT, Settings
@@ -19,18 +18,9 @@ from vecina.settings import ROOT, Settings
 pytestmark = pytest.mark.services
 
 
-def _url(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not set: .ci/services should have started the server")
-        pytest.skip(f"{name} not set (run: eval \"$(.ci/services)\")")
-    return value
-
-
 @pytest.fixture
 def postgres_url() -> str:
-    url = _url("VECINA_TEST_POSTGRES_URL")
+    url = service_url("VECINA_TEST_POSTGRES_URL")
     with db.get_engine(url).begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     return url
@@ -72,7 +62,7 @@ def test_rasa_tracker_store_on_postgresql_from_our_settings(postgres_url: str, m
 def test_rasa_lock_store_on_redis_from_our_settings(monkeypatch) -> None:
     from rasa.core.lock_store import LockStore, RedisLockStore
 
-    url = _url("VECINA_TEST_REDIS_URL")
+    url = service_url("VECINA_TEST_REDIS_URL")
     endpoints = _endpoints(monkeypatch, Settings(lock_store_url=url))
     store = LockStore.create(endpoints.lock_store)
     assert isinstance(store, RedisLockStore)

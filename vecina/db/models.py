@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Integer, String, Text
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import declarative_base
 
 Base = declarative_base()
@@ -33,3 +33,32 @@ class KbProcedureIndex(Base):
     id = Column(String(100), primary_key=True)
     category = Column(String(40), nullable=False)
     popularity = Column(Integer, nullable=False)
+
+
+class InboundMessage(Base):
+    """A message a provider delivered to a webhook, kept until Rasa has handled it.
+
+    (channel, provider_id) is unique, so a delivery the provider retries is stored once. Times are
+    naive UTC. `available_at` is when the message may be claimed: the retry time while pending,
+    the end of the worker's lease while processing. `attempts` also fences a worker whose lease
+    ran out: only the holder of the latest attempt may finish the message.
+    """
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id", name="uq_inbound_provider_id"),
+        Index("ix_inbound_conversation", "conversation_id", "id"),
+        Index("ix_inbound_status_available", "status", "available_at"),
+    )
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    channel = Column(String(20), nullable=False)
+    provider_id = Column(String(200), nullable=False)
+    conversation_id = Column(String(200), nullable=False)
+    payload = Column(JSON, nullable=False)
+    status = Column(String(12), nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    received_at = Column(DateTime, nullable=False)
+    available_at = Column(DateTime, nullable=False)
+    finished_at = Column(DateTime)
+    error = Column(String(200))
