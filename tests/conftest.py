@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -14,6 +15,23 @@ from vecina.kb.model import KnowledgeBase
 from vecina.settings import ROOT, get_settings
 
 KB_DIR = ROOT / "kb"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 23, 9, 0, 0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock that only moves when the test says so (naive UTC, like the stores)."""
+    return Clock()
 
 
 def service_url(name: str) -> str:

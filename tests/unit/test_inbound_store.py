@@ -4,28 +4,17 @@ conversation, never held by a dead worker, never finished by a worker that lost 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import List
 
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import service_url
+from tests.conftest import Clock, service_url
 from vecina import db
 from vecina.channels.inbound import InboundStore
 
 LEASE = timedelta(seconds=30)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 23, 9, 0, 0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
@@ -38,11 +27,6 @@ def database(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
             connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     db.upgrade(url)
     return url
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
