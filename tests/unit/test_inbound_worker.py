@@ -54,14 +54,15 @@ async def test_a_message_that_keeps_failing_is_set_aside_and_the_conversation_go
                                                                                       clock: Clock) -> None:
     _deliver(store, "A1", "A2")
     handled: List[str] = []
+    errors = [ConnectionRefusedError()] * 4 + [ValueError("broken payload")] * 3  # an outage does not count
 
     async def rasa(claimed: Claimed) -> None:
         if claimed.payload["text"] == "A1":
-            raise ValueError("broken payload")
+            raise errors.pop(0)
         handled.append(claimed.payload["text"])
 
     worker = InboundWorker(store, rasa, WorkerPolicy(max_attempts=3))
-    for _ in range(3):
+    for _ in range(7):
         assert await worker.run_once()
         assert handled == []
         clock.advance(61)

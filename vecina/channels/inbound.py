@@ -42,6 +42,7 @@ class Claimed:
     conversation_id: str
     payload: Dict[str, Any]
     attempt: int
+    failures: int
     lease_until: datetime
 
 
@@ -56,7 +57,7 @@ class InboundStore:
         try:
             with session_scope(self.url) as session:
                 session.add(InboundMessage(channel=channel, provider_id=provider_id, conversation_id=conversation_id,
-                                           payload=payload, status=PENDING, attempts=0, received_at=now,
+                                           payload=payload, status=PENDING, attempts=0, failures=0, received_at=now,
                                            available_at=now))
         except IntegrityError:
             return False
@@ -92,7 +93,7 @@ class InboundStore:
                 return None  # another worker took it first
             row = session.get(InboundMessage, message_id)
             return Claimed(row.id, row.channel, row.provider_id, row.conversation_id, dict(row.payload),
-                           row.attempts, lease_until)
+                           row.attempts, row.failures, lease_until)
 
     def _finish(self, claimed: Claimed, **values: Any) -> bool:
         with session_scope(self.url) as session:
@@ -108,9 +109,11 @@ class InboundStore:
         """Mark handled; False when the lease had run out and another worker took the message."""
         return self._finish(claimed, status=DONE, finished_at=self.clock(), error=None)
 
-    def retry(self, claimed: Claimed, error: str, delay: timedelta) -> bool:
-        """Give the message back, to be claimed again after `delay` (it still blocks its conversation)."""
-        return self._finish(claimed, status=PENDING, available_at=self.clock() + delay, error=error[:200])
+    def retry(self, claimed: Claimed, error: str, delay: timedelta, message_failed: bool = False) -> bool:
+        """Give the message back, to be claimed again after `delay` (it still blocks its conversation);
+        `message_failed` when the message itself, not the way to Rasa, caused the error."""
+        return self._finish(claimed, status=PENDING, available_at=self.clock() + delay, error=error[:200],
+                            failures=claimed.failures + int(message_failed))
 
     def fail(self, claimed: Claimed, error: str) -> bool:
         """Give up on the message (kept, with its error, for staff); its conversation moves on."""

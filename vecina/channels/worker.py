@@ -3,7 +3,7 @@
 A failure of the path to Rasa or the action server (connection refused, timeout, 5xx) is
 transient: the message goes back to the store and is tried again with exponential backoff, for as
 long as it takes, because a citizen's message must survive a restart or an outage. Any other
-error counts as an attempt; after `max_attempts` the message is marked failed (kept, with the
+error counts as a failure of the message; after `max_attempts` of those it is marked failed (kept, with the
 error's type, for staff) so that one bad message cannot stop its conversation for ever.
 """
 
@@ -63,13 +63,14 @@ class InboundWorker:
                                     retry_delay(self.policy, claimed.attempt))
         except Exception as error:  # noqa: BLE001 - any bug in handling one message must not stop the worker
             name = type(error).__name__
-            if claimed.attempt >= self.policy.max_attempts:
+            if claimed.failures + 1 >= self.policy.max_attempts:
                 logger.error("inbound %s message %s failed %d times (%s): kept as failed",
-                             claimed.channel, claimed.id, claimed.attempt, name)
+                             claimed.channel, claimed.id, claimed.failures + 1, name)
                 await asyncio.to_thread(self.store.fail, claimed, name)
             else:
                 logger.warning("inbound %s message %s: %s, retrying", claimed.channel, claimed.id, name)
-                await asyncio.to_thread(self.store.retry, claimed, name, retry_delay(self.policy, claimed.attempt))
+                await asyncio.to_thread(self.store.retry, claimed, name, retry_delay(self.policy, claimed.attempt),
+                                        True)
         else:
             if not await asyncio.to_thread(self.store.done, claimed):
                 logger.warning("inbound %s message %s: lease ran out before it was handled", claimed.channel,

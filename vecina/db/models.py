@@ -58,6 +58,7 @@ class InboundMessage(Base):
     payload = Column(JSON, nullable=False)
     status = Column(String(12), nullable=False)
     attempts = Column(Integer, nullable=False, default=0)
+    failures = Column(Integer, nullable=False, default=0)  # attempts that failed because of the message itself
     received_at = Column(DateTime, nullable=False)
     available_at = Column(DateTime, nullable=False)
     finished_at = Column(DateTime)

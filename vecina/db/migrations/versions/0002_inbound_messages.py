@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(12), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("received_at", sa.DateTime(), nullable=False),
         sa.Column("available_at", sa.DateTime(), nullable=False),
         sa.Column("finished_at", sa.DateTime()),
