@@ -42,7 +42,7 @@ async def test_an_outage_is_waited_out_however_long_it_lasts(store: InboundStore
             raise ConnectionRefusedError()
         handled.append(claimed.payload["text"])
 
-    worker = InboundWorker(store, rasa, WorkerPolicy(max_attempts=3))
+    worker = InboundWorker(store, rasa, WorkerPolicy(max_failures=3))
     while not handled:
         assert await worker.run_once()
         clock.advance(61)
@@ -61,7 +61,7 @@ async def test_a_message_that_keeps_failing_is_set_aside_and_the_conversation_go
             raise errors.pop(0)
         handled.append(claimed.payload["text"])
 
-    worker = InboundWorker(store, rasa, WorkerPolicy(max_attempts=3))
+    worker = InboundWorker(store, rasa, WorkerPolicy(max_failures=3))
     for _ in range(7):
         assert await worker.run_once()
         assert handled == []

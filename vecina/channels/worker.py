@@ -3,8 +3,8 @@
 A failure of the path to Rasa or the action server (connection refused, timeout, 5xx) is
 transient: the message goes back to the store and is tried again with exponential backoff, for as
 long as it takes, because a citizen's message must survive a restart or an outage. Any other
-error counts as a failure of the message; after `max_attempts` of those it is marked failed (kept, with the
-error's type, for staff) so that one bad message cannot stop its conversation for ever.
+error is a failure of the message itself; after `max_failures` of those it is marked failed
+(kept, with the error's type, for staff) so that one bad message cannot stop its conversation.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class WorkerPolicy:
     lease: timedelta = timedelta(seconds=120)
     first_retry: timedelta = timedelta(seconds=1)
     longest_retry: timedelta = timedelta(seconds=60)
-    max_attempts: int = 5
+    max_failures: int = 5
     idle_wait: float = 0.2  # seconds between polls of an empty store
 
 
@@ -63,7 +63,7 @@ class InboundWorker:
                                     retry_delay(self.policy, claimed.attempt))
         except Exception as error:  # noqa: BLE001 - any bug in handling one message must not stop the worker
             name = type(error).__name__
-            if claimed.failures + 1 >= self.policy.max_attempts:
+            if claimed.failures + 1 >= self.policy.max_failures:
                 logger.error("inbound %s message %s failed %d times (%s): kept as failed",
                              claimed.channel, claimed.id, claimed.failures + 1, name)
                 await asyncio.to_thread(self.store.fail, claimed, name)

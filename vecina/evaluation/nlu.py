@@ -335,7 +335,7 @@ def evaluate(root: Path, pipelines: Sequence[str] = PIPELINES, test_share: float
             recorded = None
             for train, test in plan.rounds:
                 key = baseline_key(name, root, train, test, epochs) if name == "stock" and plan.baseline else None
-                label = f"{name}-{plan.baseline}"
+                label = f"{name}-{plan.baseline}"  # used only with a key
                 baseline = load_baseline(root, label, key) if key and not retrain else None
                 if baseline is not None:
                     recorded = str(baseline_path(root, label, key).relative_to(root))  # type: ignore[arg-type]
