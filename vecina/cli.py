@@ -79,12 +79,13 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_data_validate(args: argparse.Namespace, settings: Settings) -> int:
-    from vecina.data_validation import check_rasa_output, dispatched_responses
+    from vecina.data_validation import channel_intents, check_rasa_output, dispatched_responses
 
     command = [sys.executable, "-m", "rasa", "data", "validate", "--data", "data", "--domain", "domain",
                "--config", "config.yml"]
     completed = subprocess.run(command, cwd=ROOT, env=_rasa_env(settings), capture_output=True, text=True)
-    problems = check_rasa_output(completed.stdout + completed.stderr, dispatched_responses(ROOT))
+    problems = check_rasa_output(completed.stdout + completed.stderr, dispatched_responses(ROOT),
+                                 channel_intents(ROOT))
     for problem in problems:
         print(problem)
     if completed.returncode != 0 or problems:

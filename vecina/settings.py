@@ -11,6 +11,11 @@ from pydantic import BaseSettings, Field, validator
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+CHANNEL_KEYS = {  # the channel settings credentials.yml refers to
+    "whatsapp": ("base_url", "api_version", "access_token", "app_secret", "verify_token", "phone_number_ids",
+                 "reopen_template"),
+    "telegram": ("base_url", "token", "secret_token"),
+}
 
 
 class Settings(BaseSettings):
@@ -27,6 +32,21 @@ class Settings(BaseSettings):
     web_port: int = Field(8080, env="VECINA_WEB_PORT")
     bind_host: str = Field("127.0.0.1", env="VECINA_BIND_HOST")
     webchat_socket_url: Optional[str] = Field(None, env="VECINA_WEBCHAT_SOCKET_URL")
+    inbound_workers: int = Field(4, env="VECINA_INBOUND_WORKERS", ge=1, le=64)
+    media_dir: Path = Field(ROOT / "var" / "media", env="VECINA_MEDIA_DIR")
+    media_max_bytes: int = Field(16 * 1024 * 1024, env="VECINA_MEDIA_MAX_BYTES", ge=1024)
+    # WhatsApp Cloud API (docs/channels.md). The secrets have no default: unset, the webhook refuses all.
+    whatsapp_base_url: str = Field("https://graph.facebook.com", env="VECINA_WHATSAPP_BASE_URL")
+    whatsapp_api_version: str = Field("v21.0", env="VECINA_WHATSAPP_API_VERSION")
+    whatsapp_access_token: str = Field("", env="VECINA_WHATSAPP_ACCESS_TOKEN")
+    whatsapp_app_secret: str = Field("", env="VECINA_WHATSAPP_APP_SECRET")
+    whatsapp_verify_token: str = Field("", env="VECINA_WHATSAPP_VERIFY_TOKEN")
+    whatsapp_phone_number_ids: str = Field("", env="VECINA_WHATSAPP_PHONE_NUMBER_IDS")
+    whatsapp_reopen_template: str = Field("", env="VECINA_WHATSAPP_REOPEN_TEMPLATE")
+    # Telegram Bot API. Unset token or secret token: the webhook refuses all.
+    telegram_base_url: str = Field("https://api.telegram.org", env="VECINA_TELEGRAM_BASE_URL")
+    telegram_token: str = Field("", env="VECINA_TELEGRAM_TOKEN")
+    telegram_secret_token: str = Field("", env="VECINA_TELEGRAM_SECRET_TOKEN")
 
     @property
     def action_endpoint_url(self) -> str:
@@ -73,6 +93,8 @@ class Settings(BaseSettings):
             "RASA_TELEMETRY_ENABLED": "false",
             "SANIC_HOST": self.bind_host,  # the action server's interface (rasa-sdk has no option for it)
         }
+        env.update({f"VECINA_{channel.upper()}_{key.upper()}": str(getattr(self, f"{channel}_{key}"))
+                    for channel, keys in CHANNEL_KEYS.items() for key in keys})
         if dialect == "sqlite":
             env["VECINA_TRACKER_DB"] = tracker.path[1:] if tracker.path.startswith("//") else tracker.path
         if self.lock_store_url:

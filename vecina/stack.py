@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
+from urllib.parse import quote
 
 import jwt
 
@@ -54,6 +55,7 @@ class Stack:
     workdir: Path
     jwt_secret: Optional[str] = None
     processes: List[subprocess.Popen] = field(default_factory=list)
+    launchers: Dict[str, "Launcher"] = field(default_factory=dict)
 
     @property
     def token(self) -> str:
@@ -73,7 +75,14 @@ class Stack:
         return _request(f"{self.rasa_url}/model/parse", {"text": text}, token=self.token)
 
     def tracker(self, sender: str) -> Dict[str, Any]:
-        return _request(f"{self.rasa_url}/conversations/{sender}/tracker", token=self.token)
+        return _request(f"{self.rasa_url}/conversations/{quote(sender, safe=':+')}/tracker", token=self.token)
+
+    def trigger(self, sender: str, intent: str, output_channel: str,
+                entities: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """A proactive message: Rasa's trigger_intent endpoint, answered through `output_channel`."""
+        return _request(f"{self.rasa_url}/conversations/{quote(sender, safe=':+')}/trigger_intent"
+                        f"?output_channel={output_channel}", {"name": intent, "entities": entities or {}},
+                        token=self.token)
 
     def turn(self, sender: str, text: str, metadata: Optional[dict] = None) -> tuple:
         """Send one message; return (REST replies, response names of this turn, slots after it)."""
@@ -90,6 +99,32 @@ class Stack:
 
     def stop(self) -> None:
         stop_processes(self.processes)
+
+    def stop_server(self, name: str) -> None:
+        """Stop "actions" or "rasa" (as a crash or a deployment would), keeping the other running."""
+        launcher = self.launchers[name]
+        stop_processes([launcher.process])
+        self.processes.remove(launcher.process)
+
+    def start_server(self, name: str, seconds: float = 300) -> None:
+        """Start a stopped server again, on the same port, with the same files."""
+        launcher = self.launchers[name]
+        self.processes.append(launcher.start())
+        wait_until_up(launcher.ready_url, launcher.process, launcher.log, seconds)
+
+
+@dataclass
+class Launcher:
+    command: List[str]
+    env: Dict[str, str]
+    log: Path
+    ready_url: str
+    process: Optional[subprocess.Popen] = None
+
+    def start(self) -> subprocess.Popen:
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self.log.open("a"),
+                                        stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        return self.process
 
 
 def stop_processes(processes: Iterable[subprocess.Popen], seconds: float = 15) -> None:
@@ -137,18 +172,20 @@ def start_stack(workdir: Path, model: Path, extra_env: Optional[Dict[str, str]] 
     env["PYTHONPATH"] = str(ROOT)
     stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", workdir, jwt_secret)
     api = ["--enable-api", "--jwt-secret", jwt_secret, "--jwt-method", "HS256"] if jwt_secret else []
-    actions_log, rasa_log = workdir / "actions.log", workdir / "rasa.log"
-    stack.processes.append(subprocess.Popen(
+    stack.launchers["actions"] = Launcher(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-        cwd=ROOT, env=env, stdout=actions_log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent))
-    stack.processes.append(subprocess.Popen(
+        env, workdir / "actions.log", f"{stack.actions_url}/health")
+    stack.launchers["rasa"] = Launcher(
         [sys.executable, "-m", "rasa", "run", "--model", str(model), "--endpoints", "endpoints.yml",
          "--credentials", "credentials.yml", "--port", str(rasa_port), "--interface", "127.0.0.1",
          *api, "--cors", "*"],
-        cwd=ROOT, env=env, stdout=rasa_log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent))
+        env, workdir / "rasa.log", f"{stack.rasa_url}/")
+    for launcher in stack.launchers.values():
+        stack.processes.append(launcher.start())
     try:
-        wait_until_up(f"{stack.actions_url}/health", stack.processes[0], actions_log, 120)
-        wait_until_up(f"{stack.rasa_url}/", stack.processes[1], rasa_log, 300)
+        for name, seconds in (("actions", 120), ("rasa", 300)):
+            launcher = stack.launchers[name]
+            wait_until_up(launcher.ready_url, launcher.process, launcher.log, seconds)
     except Exception:
         stack.stop()
         raise

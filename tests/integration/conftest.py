@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fakes.meta import FakeMeta
+from tests.fakes.telegram import FakeTelegram
 from vecina.stack import Stack, start_stack
 from vecina.cli import model_path
 from vecina.settings import get_settings
@@ -11,12 +13,40 @@ from vecina.settings import get_settings
 JWT_SECRET = "integration-tests-only-not-a-real-secret"
 
 
+WHATSAPP_NUMBER = "111000111"
+WHATSAPP_VERIFY_TOKEN = "verify-me"
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
+def meta() -> FakeMeta:
+    """The fake WhatsApp Cloud API the stack's WhatsApp channel talks to."""
+    fake = FakeMeta().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def telegram() -> FakeTelegram:
+    """The fake Telegram Bot API the stack's Telegram channel talks to."""
+    fake = FakeTelegram().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, meta: FakeMeta, telegram: FakeTelegram) -> Stack:
     model = model_path(get_settings())
     if not model.exists():
         pytest.fail(f"no trained model for the current data ({model.name}): run 'make train' (make test does)")
-    running = start_stack(tmp_path_factory.mktemp("stack"), model, {"VECINA_CATALAN_VARIETY": "va"},
-                          jwt_secret=JWT_SECRET)
+    workdir = tmp_path_factory.mktemp("stack")
+    channels = {
+        "VECINA_WHATSAPP_BASE_URL": meta.url, "VECINA_WHATSAPP_ACCESS_TOKEN": meta.access_token,
+        "VECINA_WHATSAPP_APP_SECRET": meta.app_secret, "VECINA_WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
+        "VECINA_WHATSAPP_PHONE_NUMBER_IDS": WHATSAPP_NUMBER, "VECINA_WHATSAPP_REOPEN_TEMPLATE": "vecina_reopen",
+        "VECINA_TELEGRAM_BASE_URL": telegram.url, "VECINA_TELEGRAM_TOKEN": telegram.token,
+        "VECINA_TELEGRAM_SECRET_TOKEN": telegram.secret_token,
+        "VECINA_MEDIA_DIR": str(workdir / "media"),
+    }
+    running = start_stack(workdir, model, {"VECINA_CATALAN_VARIETY": "va", **channels}, jwt_secret=JWT_SECRET)
     yield running
     running.stop()

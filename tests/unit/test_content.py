@@ -7,7 +7,7 @@ import re
 import pytest
 
 from vecina.content import ResponseTexts
-from vecina.data_validation import check_rasa_output, dispatched_responses, missing_responses
+from vecina.data_validation import channel_intents, check_rasa_output, dispatched_responses, missing_responses
 from vecina.settings import ROOT
 
 RESPONSES = ResponseTexts(ROOT / "domain").responses
@@ -53,3 +53,13 @@ def test_only_warnings_about_responses_sent_by_actions_are_accepted() -> None:
     problems = check_rasa_output(output, {"utter_procedure_summary"})
     assert len(problems) == 2
     assert "utter_forgotten" in problems[0] and "entity 'x'" in problems[1]
+
+
+def test_only_channel_intents_may_lack_training_examples() -> None:
+    output = "\n".join([
+        "UserWarning: The intent 'share_media' is listed in the domain file, but is not found in the NLU training data.",
+        "UserWarning: The intent 'greet' is listed in the domain file, but is not found in the NLU training data.",
+    ])
+    assert "share_media" in channel_intents(ROOT)
+    problems = check_rasa_output(output, set(), channel_intents(ROOT))
+    assert len(problems) == 1 and "'greet'" in problems[0]

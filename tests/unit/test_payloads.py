@@ -34,3 +34,16 @@ def test_only_the_latest_turns_buttons_count() -> None:
     events = OFFERED_TURN + [{"event": "user", "text": "gracias"}, {"event": "bot", "text": "De nada"}]
     assert offered_payloads(events) == set()
     assert citizen_text("/procedure_list", offered_payloads(events)) == "procedure_list"
+
+
+def test_numbered_answers_pick_the_options_in_the_order_shown() -> None:
+    from vecina.channels.payloads import numbered_choice, offered_buttons
+
+    events = [{"event": "user", "text": "hola"},
+              {"event": "bot", "data": {"buttons": [{"title": "A", "payload": "/a"}, {"title": "B", "payload": "/b"}]}},
+              {"event": "bot", "data": {"buttons": [{"title": "C", "payload": "/c"}]}}]
+    buttons = offered_buttons(events)
+    assert [b["payload"] for b in buttons] == ["/a", "/b", "/c"]
+    assert numbered_choice("3", buttons) == "/c" and numbered_choice(" 1. ", buttons) == "/a"
+    assert numbered_choice("4", buttons) is None and numbered_choice("0", buttons) is None
+    assert numbered_choice("tengo 2 hijos", buttons) is None

@@ -8,6 +8,7 @@ import pytest
 
 from vecina import LANGUAGES
 from vecina.content import ResponseTexts
+from vecina.data_validation import channel_intents
 from vecina.evaluation import load_examples, split
 from vecina.settings import ROOT
 
@@ -41,7 +42,7 @@ def test_every_intent_has_twenty_distinct_examples_per_language(examples) -> Non
     distinct = defaultdict(set)
     for example in examples:
         distinct[(example.language, example.intent)].add(example.text.lower())
-    for intent in _domain_intents():
+    for intent in _domain_intents() - channel_intents(ROOT):  # only channels send those
         for language in LANGUAGES:
             assert len(distinct[(language, intent)]) >= 20, (language, intent, len(distinct[(language, intent)]))
 

@@ -8,21 +8,34 @@ the slashes are dropped and NLU reads the words like any other text.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Mapping, Set
+from typing import Any, Iterable, List, Mapping, Optional, Sequence, Set
 
 PREFIX = "/"
 
 
-def offered_payloads(events: Iterable[Mapping[str, Any]]) -> Set[str]:
-    """The button payloads of the bot messages after the citizen's last message (tracker events)."""
-    offered: List[str] = []
+def offered_buttons(events: Iterable[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+    """The buttons of the bot messages after the citizen's last message (tracker events), in the
+    order the citizen saw them."""
+    turn: List[Mapping[str, Any]] = []
     for event in reversed(list(events)):
         if event.get("event") == "user":
             break
         if event.get("event") == "bot":
-            buttons = (event.get("data") or {}).get("buttons") or []
-            offered += [str(b["payload"]).strip() for b in buttons if isinstance(b, Mapping) and b.get("payload")]
-    return set(offered)
+            turn.insert(0, event)
+    return [b for event in turn for b in (event.get("data") or {}).get("buttons") or []
+            if isinstance(b, Mapping) and b.get("payload")]
+
+
+def offered_payloads(events: Iterable[Mapping[str, Any]]) -> Set[str]:
+    return {str(b["payload"]).strip() for b in offered_buttons(events)}
+
+
+def numbered_choice(text: str, buttons: Sequence[Mapping[str, Any]]) -> Optional[str]:
+    """The payload of option `n` when the citizen answers just "n" to numbered options (SMS, phone keypad)."""
+    stripped = text.strip().rstrip(".")
+    if stripped.isdigit() and 1 <= int(stripped) <= len(buttons):
+        return str(buttons[int(stripped) - 1]["payload"]).strip()
+    return None
 
 
 def citizen_text(text: str, offered: Set[str]) -> str:

@@ -63,3 +63,53 @@ class InboundMessage(Base):
     available_at = Column(DateTime, nullable=False)
     finished_at = Column(DateTime)
     error = Column(String(200))
+
+
+class ChannelContact(Base):
+    """A citizen as a messaging channel knows them: where to reach them and when they last wrote.
+
+    `route` is the provider-side identity the citizen wrote to (a WhatsApp phone_number_id), so the
+    answer leaves from the same number. `last_inbound_at` (naive UTC, the provider's timestamp of
+    the citizen's message) opens WhatsApp's 24-hour customer-service window.
+    """
+
+    __tablename__ = "channel_contacts"
+
+    conversation_id = Column(String(200), primary_key=True)
+    channel = Column(String(20), nullable=False)
+    address = Column(String(100), nullable=False)
+    route = Column(String(100))
+    language = Column(String(2))
+    last_inbound_at = Column(DateTime)
+
+
+class OutboundMessage(Base):
+    """A message sent (or to be sent) to a citizen, with its delivery outcome.
+
+    `status`: held (waiting for the citizen to reopen the 24-hour window), sending, sent,
+    delivered, read or failed. Provider receipts only move it forward; the time of each step is
+    kept for reports. `content` is the provider payload, so a held message can be sent later and a
+    long list can be paged.
+    """
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id", name="uq_outbound_provider_id"),
+        Index("ix_outbound_conversation", "conversation_id", "id"),
+    )
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    channel = Column(String(20), nullable=False)
+    conversation_id = Column(String(200), nullable=False)
+    kind = Column(String(20), nullable=False)
+    response = Column(String(100))
+    content = Column(JSON, nullable=False)
+    status = Column(String(12), nullable=False)
+    provider_id = Column(String(200))
+    attempts = Column(Integer, nullable=False, default=0)
+    error_code = Column(String(40))
+    created_at = Column(DateTime, nullable=False)
+    sent_at = Column(DateTime)
+    delivered_at = Column(DateTime)
+    read_at = Column(DateTime)
+    failed_at = Column(DateTime)

@@ -217,7 +217,7 @@ def _start_vecina(workdir: Path, settings: Settings) -> tuple:
     stack = start_stack(workdir, model, jwt_secret=secrets.token_hex(32))  # the API, for /model/parse
     meta_path = model.with_suffix("").with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return stack, {"actions": stack.processes[0], "rasa": stack.processes[1]}, model, meta
+    return stack, {name: launcher.process for name, launcher in stack.launchers.items()}, model, meta
 
 
 def bench_target(target: str, settings: Settings, levels: Sequence[int], seconds: float,

@@ -1,0 +1,164 @@
+"""Messages to citizens: recorded before they are sent, retried on transient provider errors,
+updated by the provider's delivery receipts.
+
+Receipts arrive out of order and some are skipped ("delivered" may never come before "read"), so
+a receipt only ever moves a message forward: sending → sent → delivered → read; "failed" is final
+and keeps the provider's error code. Each step's time is kept for the reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+
+from sqlalchemy import func, select
+
+from vecina.channels.inbound import utcnow
+from vecina.db import session_scope
+from vecina.db.models import OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+HELD, SENDING, SENT, DELIVERED, READ, FAILED = "held", "sending", "sent", "delivered", "read", "failed"
+RANK = {HELD: 0, SENDING: 1, SENT: 2, DELIVERED: 3, READ: 4, FAILED: 5}
+STEP_TIME = {SENT: "sent_at", DELIVERED: "delivered_at", READ: "read_at", FAILED: "failed_at"}
+
+
+class SendError(Exception):
+    """A provider refused a message. `transient` errors (throttling, 5xx, network) are retried."""
+
+    def __init__(self, code: str, transient: bool) -> None:
+        super().__init__(code)
+        self.code = code
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    channel: str
+    conversation_id: str
+    kind: str
+    content: Dict[str, Any]
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 4
+    first_delay: float = 0.5  # seconds, doubled after each failure
+
+
+class OutboundStore:
+    def __init__(self, database_url: str, clock: Callable[[], datetime] = utcnow) -> None:
+        self.url = database_url
+        self.clock = clock
+
+    def record(self, channel: str, conversation_id: str, kind: str, content: Dict[str, Any],
+               response: Optional[str] = None, status: str = SENDING) -> Outgoing:
+        with session_scope(self.url) as session:
+            row = OutboundMessage(channel=channel, conversation_id=conversation_id, kind=kind, content=content,
+                                  response=response, status=status, attempts=0, created_at=self.clock())
+            session.add(row)
+            session.flush()
+            return Outgoing(row.id, channel, conversation_id, kind, content)
+
+    def get(self, message_id: int) -> Optional[Outgoing]:
+        with session_scope(self.url) as session:
+            row = session.get(OutboundMessage, message_id)
+            return None if row is None else Outgoing(row.id, row.channel, row.conversation_id, row.kind,
+                                                     dict(row.content))
+
+    def by_provider_id(self, channel: str, provider_id: str) -> Optional[Outgoing]:
+        if not provider_id:
+            return None
+        with session_scope(self.url) as session:
+            row = session.execute(select(OutboundMessage).where(
+                OutboundMessage.channel == channel, OutboundMessage.provider_id == provider_id)).scalar_one_or_none()
+            return None if row is None else Outgoing(row.id, row.channel, row.conversation_id, row.kind,
+                                                     dict(row.content))
+
+    def sent(self, message_id: int, provider_id: str, attempts: int) -> None:
+        with session_scope(self.url) as session:
+            row = session.get(OutboundMessage, message_id)
+            row.provider_id, row.attempts = provider_id, attempts
+            if RANK[row.status] < RANK[SENT]:
+                row.status, row.sent_at = SENT, self.clock()
+
+    def failed(self, message_id: int, code: str, attempts: int) -> None:
+        with session_scope(self.url) as session:
+            row = session.get(OutboundMessage, message_id)
+            row.status, row.error_code, row.attempts, row.failed_at = FAILED, code[:40], attempts, self.clock()
+
+    def receipt(self, channel: str, provider_id: str, status: str, at: datetime,
+                error_code: Optional[str] = None) -> bool:
+        """Apply a provider's delivery receipt; False when no message of ours has that id."""
+        if status not in STEP_TIME:
+            return True  # queued/sending/accepted: nothing to record
+        with session_scope(self.url) as session:
+            row = session.execute(select(OutboundMessage).where(
+                OutboundMessage.channel == channel, OutboundMessage.provider_id == provider_id)).scalar_one_or_none()
+            if row is None:
+                return False
+            column = STEP_TIME[status]
+            if getattr(row, column) is None:
+                setattr(row, column, at)
+            if status == FAILED:
+                row.error_code = (error_code or row.error_code or "")[:40] or None
+            if row.status != FAILED and RANK[status] > RANK[row.status]:
+                row.status = status
+            return True
+
+    def held(self, conversation_id: str) -> List[Outgoing]:
+        """Messages waiting for the citizen to reopen the 24-hour window, oldest first."""
+        with session_scope(self.url) as session:
+            rows = session.execute(select(OutboundMessage).where(
+                OutboundMessage.conversation_id == conversation_id, OutboundMessage.status == HELD)
+                .order_by(OutboundMessage.id)).scalars().all()
+            return [Outgoing(r.id, r.channel, r.conversation_id, r.kind, dict(r.content)) for r in rows]
+
+    def release(self, message_id: int) -> bool:
+        """Take a held message for sending; False when another worker already did."""
+        with session_scope(self.url) as session:
+            row = session.get(OutboundMessage, message_id, with_for_update=True)
+            if row is None or row.status != HELD:
+                return False
+            row.status = SENDING
+            return True
+
+    def status(self, message_id: int) -> Dict[str, Any]:
+        with session_scope(self.url) as session:
+            row = session.get(OutboundMessage, message_id)
+            return {"status": row.status, "error_code": row.error_code, "provider_id": row.provider_id,
+                    "attempts": row.attempts}
+
+    def counts(self) -> Dict[str, int]:
+        with session_scope(self.url) as session:
+            rows = session.execute(select(OutboundMessage.status, func.count())
+                                   .group_by(OutboundMessage.status)).all()
+        return {status: count for status, count in rows}
+
+
+async def deliver(store: OutboundStore, message: Outgoing, send: Callable[[Outgoing], Awaitable[str]],
+                  policy: Optional[RetryPolicy] = None) -> Optional[str]:
+    """Send a recorded message, retrying transient errors; record and return the provider id,
+    or None when it failed (the failure is recorded with the provider's code)."""
+    policy = policy or RetryPolicy()
+    delay = policy.first_delay
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            provider_id = await send(message)
+        except SendError as error:
+            if error.transient and attempt < policy.attempts:
+                logger.warning("outbound %s message %s: %s, retrying", message.channel, message.id, error.code)
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            logger.error("outbound %s message %s failed: %s", message.channel, message.id, error.code)
+            await asyncio.to_thread(store.failed, message.id, error.code, attempt)
+            return None
+        await asyncio.to_thread(store.sent, message.id, provider_id, attempt)
+        return provider_id
+    return None

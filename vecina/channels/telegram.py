@@ -1,0 +1,270 @@
+"""Telegram Bot API channel: webhook in (secret token), Bot API out.
+
+Enable it in credentials.yml as `vecina.channels.telegram.TelegramInput`; the values come from the
+VECINA_TELEGRAM_* environment variables (docs/channels.md). Conversation ids are
+`telegram:<chat id>`. Options are inline keyboards; a tap arrives as a callback query, which is
+always answered (`answerCallbackQuery`) so the citizen's app stops its spinner. Unlike Rasa's
+built-in channel, the output channel needs no running event loop of its own, so proactive
+messages through trigger_intent work.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, AsyncIterator, Dict, List, Optional, Text
+
+import aiohttp
+from rasa.core.channels.channel import OutputChannel
+from sanic.request import Request
+
+from vecina.channels import whatsapp_format as fmt
+from vecina.channels.inbound import Claimed
+from vecina.channels.media import MediaRejected, MediaStore
+from vecina.channels.outbound import OutboundStore, Outgoing, SendError, deliver
+from vecina.channels.payloads import citizen_text, offered_payloads
+from vecina.channels.webhook import (LOCATION_INTENT, MEDIA_INTENT, UNSUPPORTED_INTENT, Delivery, Parsed,
+                                     Rejected, Turn, WebhookChannel, chosen)
+from vecina.channels.worker import TransientError
+from vecina.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+CALLBACK_DATA_MAX = 64  # bytes
+START = "/start"
+GREET_INTENT = "/greet"
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    base_url: str
+    token: str
+    secret_token: str
+
+    @classmethod
+    def from_credentials(cls, credentials: Dict[str, Any], settings: Settings) -> "TelegramConfig":
+        def value(key: str) -> str:
+            found = credentials.get(key)
+            return str(found).strip() if found not in (None, "") else str(getattr(settings, f"telegram_{key}"))
+
+        return cls(value("base_url").rstrip("/"), value("token"), value("secret_token"))
+
+    @staticmethod
+    def chat(conversation_id: str) -> Optional[int]:
+        prefix, _, chat = conversation_id.partition(":")
+        if prefix != CHANNEL or not chat.lstrip("-").isdigit():
+            return None
+        return int(chat)
+
+
+def parse_update(body: Any) -> Parsed:
+    """One Telegram update; `Rejected(400)` when malformed. Updates of other kinds are accepted and
+    dropped (edited messages, channel posts, members joining)."""
+    if not isinstance(body, dict) or not isinstance(body.get("update_id"), int):
+        raise Rejected(400, "not a Telegram update")
+    parsed = Parsed()
+    try:
+        if "message" in body:
+            message = body["message"]
+            chat, sent = message["chat"]["id"], message["date"]
+        elif "callback_query" in body:
+            query = body["callback_query"]
+            if "message" not in query:
+                return parsed  # a button of an inline-mode message: not ours
+            chat, sent = query["message"]["chat"]["id"], datetime.utcnow().timestamp()
+        else:
+            return parsed
+        if not isinstance(chat, int):
+            raise Rejected(400, "bad chat id")
+        at = datetime.utcfromtimestamp(int(sent))
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        raise Rejected(400, "update without the expected fields")
+    parsed.deliveries.append(Delivery(str(body["update_id"]), f"{CHANNEL}:{chat}", str(chat), None, at, body))
+    return parsed
+
+
+def keyboard(buttons: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One option per row; payloads longer than Telegram's 64 bytes become indexes."""
+    rows = []
+    for index, button in enumerate(buttons):
+        payload = str(button.get("payload", ""))
+        data = payload if 0 < len(payload.encode()) <= CALLBACK_DATA_MAX else f"{fmt.OPTION_PREFIX}{index}"
+        rows.append([{"text": str(button.get("title", ""))[:200], "callback_data": data}])
+    return {"inline_keyboard": rows}
+
+
+class BotApi:
+    def __init__(self, config: TelegramConfig, timeout: float = 20) -> None:
+        self.config = config
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def call(self, method: str, payload: Dict[str, Any]) -> Any:
+        url = f"{self.config.base_url}/bot{self.config.token}/{method}"
+        try:
+            async with aiohttp.ClientSession(timeout=self.timeout) as session:
+                async with session.post(url, json=payload) as answer:
+                    data = await answer.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
+            raise SendError(type(error).__name__, True)
+        if isinstance(data, dict) and data.get("ok"):
+            return data.get("result")
+        code = int((data or {}).get("error_code") or answer.status)
+        raise SendError(str(code), code == 429 or code >= 500)
+
+    async def send(self, chat: int, body: Dict[str, Any]) -> str:
+        method = body["method"]
+        result = await self.call(method, {"chat_id": chat, **body["payload"]})
+        return f"{chat}:{result['message_id']}"
+
+    async def download(self, file_id: str) -> tuple:
+        try:
+            info = await self.call("getFile", {"file_id": file_id})
+        except SendError as error:
+            if error.transient:
+                raise TransientError(f"getFile {error.code}")
+            raise MediaRejected("unavailable")
+        return info, self._stream(str(info["file_path"]))
+
+    async def _stream(self, path: str) -> AsyncIterator[bytes]:
+        url = f"{self.config.base_url}/file/bot{self.config.token}/{path}"
+        async with aiohttp.ClientSession(timeout=self.timeout) as session:
+            async with session.get(url) as answer:
+                if answer.status >= 500 or answer.status == 429:
+                    raise TransientError(f"file download {answer.status}")
+                if answer.status != 200:
+                    raise MediaRejected("unavailable")
+                async for chunk in answer.content.iter_chunked(64 * 1024):
+                    yield chunk
+
+
+def bodies_for(message: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Bot API calls for one Rasa bot message."""
+    bodies: List[Dict[str, Any]] = []
+    text = str(message.get("text") or "").strip()
+    buttons = list(message.get("buttons") or message.get("quick_replies") or [])
+    chunks = fmt.split_text(text) if text else []
+    for index, chunk in enumerate(chunks):
+        payload: Dict[str, Any] = {"text": chunk}
+        if buttons and index == len(chunks) - 1:
+            payload["reply_markup"] = keyboard(buttons)
+        bodies.append({"method": "sendMessage", "payload": payload, **({"options": buttons} if "reply_markup"
+                                                                         in payload else {})})
+    if message.get("image"):
+        bodies.append({"method": "sendPhoto", "payload": {"photo": str(message["image"])}})
+    return bodies
+
+
+class TelegramOutput(OutputChannel):
+    def __init__(self, config: TelegramConfig, settings: Settings) -> None:
+        self.config = config
+        self.api = BotApi(config)
+        self.outbound = OutboundStore(settings.database_url)
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        chat = self.config.chat(recipient_id)
+        if chat is None:
+            logger.error("telegram: refused to send to a conversation of another channel")
+            return
+        for body in bodies_for(message):
+            record = self.outbound.record(CHANNEL, recipient_id, body["method"], body, message.get("utter_action"))
+            await self.deliver(record, chat)
+
+    async def deliver(self, record: Outgoing, chat: int) -> Optional[str]:
+        return await deliver(self.outbound, record, lambda outgoing: self.api.send(chat, outgoing.content))
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})
+
+
+class TelegramInput(WebhookChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TelegramInput":
+        settings = get_settings()
+        return cls(TelegramConfig.from_credentials(credentials or {}, settings), settings)
+
+    def __init__(self, config: TelegramConfig, settings: Optional[Settings] = None, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.config = config
+        self.api = BotApi(config)
+        self.output = TelegramOutput(config, self.settings)
+        self.media = MediaStore(self.settings.media_dir, self.settings.media_max_bytes)
+        if not (config.token and config.secret_token):
+            logger.warning("telegram channel not configured (token, secret_token): its webhook refuses every request")
+
+    def get_output_channel(self) -> OutputChannel:
+        return self.output
+
+    def authenticate(self, request: Request) -> None:
+        if not (self.config.token and self.config.secret_token):
+            raise Rejected(403, "channel not configured")
+        given = request.headers.get(SECRET_HEADER)
+        if not given:
+            raise Rejected(401, "no secret token")
+        if not hmac.compare_digest(given.encode(), self.config.secret_token.encode()):
+            raise Rejected(403, "secret token does not match")
+
+    def parse(self, request: Request) -> Parsed:
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise Rejected(400, "body is not JSON")
+        return parse_update(body)
+
+    async def turn(self, claimed: Claimed, events: List[Dict[str, Any]]) -> Optional[Turn]:
+        update = claimed.payload
+        if "callback_query" in update:
+            query = update["callback_query"]
+            try:
+                await self.api.call("answerCallbackQuery", {"callback_query_id": str(query["id"])})
+            except SendError as error:
+                logger.warning("telegram: answerCallbackQuery failed (%s)", error.code)
+            answered_id = f"{query['message']['chat']['id']}:{query['message'].get('message_id')}"
+            answered = self.outbound.by_provider_id(CHANNEL, answered_id)
+            options = fmt.option_payloads(answered.content) if answered else []
+            data = fmt.resolve_option(str(query.get("data") or ""), answered.content if answered else None)
+            title = next((str(b.get("title", "")) for b in (answered.content.get("options") or [])
+                          if str(b.get("payload", "")) == data), "") if answered else ""
+            return chosen(data, title or str(data or "").lstrip("/"), offered_payloads(events) | set(options))
+        message = update["message"]
+        if "text" in message:
+            text = str(message["text"])
+            if text.strip() == START or text.strip().startswith(START + " "):
+                return GREET_INTENT, {}
+            return citizen_text(text, offered_payloads(events)), {}
+        if "location" in message:
+            return LOCATION_INTENT, {"latitude": float(message["location"]["latitude"]),
+                                     "longitude": float(message["location"]["longitude"])}
+        for kind, field, default_type in (("image", "photo", "image/jpeg"), ("document", "document", None),
+                                          ("audio", "voice", "audio/ogg"), ("audio", "audio", None),
+                                          ("video", "video", None)):
+            if field in message:
+                item = message[field][-1] if field == "photo" else message[field]  # photo: largest size last
+                reference = await self.fetch_media(kind, item, item.get("mime_type") or default_type or "")
+                caption = str(message.get("caption") or "").strip()
+                text = citizen_text(caption, offered_payloads(events)) if caption else MEDIA_INTENT
+                return text, {"media": reference}
+        return UNSUPPORTED_INTENT, {"unsupported": "telegram"}
+
+    async def fetch_media(self, kind: str, item: Dict[str, Any], mime_type: str) -> Dict[str, Any]:
+        try:
+            self.media.check(mime_type, item.get("file_size"))
+            info, chunks = await self.api.download(str(item["file_id"]))
+            stored = await self.media.save(kind, mime_type, chunks, info.get("file_size"))
+        except MediaRejected as rejection:
+            return {"kind": kind, "rejected": rejection.reason}
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise TransientError(f"media: {type(error).__name__}")
+        return stored.reference()
