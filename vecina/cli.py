@@ -129,6 +129,15 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
                 "vecina " + " ".join(args.argv))
 
 
+def cmd_channels_status(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina.channels.report import status_lines
+    from vecina.db import upgrade
+
+    upgrade(settings.database_url)
+    print("\n".join(status_lines(settings)))
+    return 0
+
+
 def training_fingerprint() -> str:
     """Hash of everything training reads: retrain only when one of these changes."""
     digest = hashlib.sha256()
@@ -255,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply database migrations").set_defaults(function=cmd_db_upgrade)
+
+    channels = commands.add_parser("channels", help="messaging channels").add_subparsers(dest="channels_command",
+                                                                                       required=True)
+    channels.add_parser("status", help="configured channels, message counts, failed messages (no content)") \
+        .set_defaults(function=cmd_channels_status)
 
     data = commands.add_parser("data", help="training data").add_subparsers(dest="data_command", required=True)
     data.add_parser("validate", help="rasa data validate, failing on any warning").set_defaults(

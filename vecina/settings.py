@@ -15,6 +15,8 @@ CHANNEL_KEYS = {  # the channel settings credentials.yml refers to
     "whatsapp": ("base_url", "api_version", "access_token", "app_secret", "verify_token", "phone_number_ids",
                  "reopen_template"),
     "telegram": ("base_url", "token", "secret_token"),
+    "twilio": ("base_url", "account_sid", "auth_token", "public_url", "sms_from", "whatsapp_from",
+               "reopen_content_sid", "transfer_number", "transfer_queue", "voice_es", "voice_ca"),
 }
 
 
@@ -47,6 +49,18 @@ class Settings(BaseSettings):
     telegram_base_url: str = Field("https://api.telegram.org", env="VECINA_TELEGRAM_BASE_URL")
     telegram_token: str = Field("", env="VECINA_TELEGRAM_TOKEN")
     telegram_secret_token: str = Field("", env="VECINA_TELEGRAM_SECRET_TOKEN")
+    # Twilio (SMS, WhatsApp, voice). public_url: what Twilio calls (signatures are computed on it).
+    twilio_base_url: str = Field("https://api.twilio.com", env="VECINA_TWILIO_BASE_URL")
+    twilio_account_sid: str = Field("", env="VECINA_TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str = Field("", env="VECINA_TWILIO_AUTH_TOKEN")
+    twilio_public_url: str = Field("", env="VECINA_TWILIO_PUBLIC_URL")
+    twilio_sms_from: str = Field("", env="VECINA_TWILIO_SMS_FROM")
+    twilio_whatsapp_from: str = Field("", env="VECINA_TWILIO_WHATSAPP_FROM")
+    twilio_reopen_content_sid: str = Field("", env="VECINA_TWILIO_REOPEN_CONTENT_SID")
+    twilio_transfer_number: str = Field("", env="VECINA_TWILIO_TRANSFER_NUMBER")
+    twilio_transfer_queue: str = Field("", env="VECINA_TWILIO_TRANSFER_QUEUE")
+    twilio_voice_es: str = Field("Google.es-ES-Standard-A", env="VECINA_TWILIO_VOICE_ES")
+    twilio_voice_ca: str = Field("Google.ca-ES-Standard-A", env="VECINA_TWILIO_VOICE_CA")
 
     @property
     def action_endpoint_url(self) -> str:

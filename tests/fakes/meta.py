@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from aiohttp import web
 
-from tests.fakes.server import serve_in_thread
+from tests.fakes.server import FakeServer
 
 WINDOW_SECONDS = 24 * 3600
 
@@ -80,7 +80,7 @@ def limit_errors(message: Dict[str, Any]) -> List[str]:
 
 
 @dataclass
-class FakeMeta:
+class FakeMeta(FakeServer):
     app_secret: str = "test-app-secret"
     access_token: str = "test-access-token"
     version: str = "v21.0"
@@ -90,25 +90,16 @@ class FakeMeta:
     refused: List[Tuple[int, Dict[str, Any]]] = field(default_factory=list)
     last_inbound: Dict[str, float] = field(default_factory=dict)
     failures: List[Tuple[int, Dict[str, Any]]] = field(default_factory=list)  # answers for the next requests
-    url: str = ""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._stop = None
 
     # --- server ------------------------------------------------------------------------------
-    def start(self) -> "FakeMeta":
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get(r"/download/{media_id}", self._download)  # before the pattern that matches it too
         app.router.add_post(r"/{version}/{number}/messages", self._messages)
         app.router.add_get(r"/{version}/{media_id}", self._media_info)
-        self.url, self._stop = serve_in_thread(app)
-        return self
-
-    def stop(self) -> None:
-        if self._stop:
-            self._stop()
 
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.access_token}"

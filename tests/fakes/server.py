@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 from aiohttp import web
 
@@ -34,3 +34,23 @@ def serve_in_thread(app: web.Application) -> Tuple[str, Callable[[], None]]:
         state["loop"].call_soon_threadsafe(state["loop"].stop)
 
     return f"http://127.0.0.1:{state['port']}", stop
+
+
+class FakeServer:
+    """Base of the fake providers: `routes` adds the provider's endpoints; `start` serves them."""
+
+    url: str = ""
+    _stop: Optional[Callable[[], None]] = None
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def start(self):  # type: ignore[no-untyped-def]
+        app = web.Application()
+        self.routes(app)
+        self.url, self._stop = serve_in_thread(app)
+        return self
+
+    def stop(self) -> None:
+        if self._stop:
+            self._stop()

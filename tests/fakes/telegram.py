@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from aiohttp import web
 
-from tests.fakes.server import serve_in_thread
+from tests.fakes.server import FakeServer
 
 
 def limit_errors(method: str, payload: Dict[str, Any]) -> List[str]:
@@ -35,28 +35,19 @@ def limit_errors(method: str, payload: Dict[str, Any]) -> List[str]:
 
 
 @dataclass
-class FakeTelegram:
+class FakeTelegram(FakeServer):
     token: str = "123456:test-token"
     secret_token: str = "test-secret-token"
     calls: List[Tuple[str, Dict[str, Any]]] = field(default_factory=list)
     files: Dict[str, Tuple[str, bytes]] = field(default_factory=dict)  # file id -> (path, bytes)
-    url: str = ""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._ids = itertools.count(1000)
-        self._stop = None
 
-    def start(self) -> "FakeTelegram":
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get(r"/file/bot{token}/{path:.+}", self._file)
         app.router.add_post(r"/bot{token}/{method}", self._method)
-        self.url, self._stop = serve_in_thread(app)
-        return self
-
-    def stop(self) -> None:
-        if self._stop:
-            self._stop()
 
     @staticmethod
     def _error(code: int, description: str) -> web.Response:

@@ -6,6 +6,7 @@ import pytest
 
 from tests.fakes.meta import FakeMeta
 from tests.fakes.telegram import FakeTelegram
+from tests.fakes.twilio import FakeTwilio
 from vecina.stack import Stack, start_stack
 from vecina.cli import model_path
 from vecina.settings import get_settings
@@ -15,6 +16,9 @@ JWT_SECRET = "integration-tests-only-not-a-real-secret"
 
 WHATSAPP_NUMBER = "111000111"
 WHATSAPP_VERIFY_TOKEN = "verify-me"
+TWILIO_PUBLIC_URL = "https://vecina.example.org"  # as behind a TLS-terminating proxy
+TWILIO_SMS_NUMBER = "+34960000001"
+TWILIO_TRANSFER_NUMBER = "+34960000099"
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +38,16 @@ def telegram() -> FakeTelegram:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, meta: FakeMeta, telegram: FakeTelegram) -> Stack:
+def twilio() -> FakeTwilio:
+    """The fake Twilio the stack's SMS, WhatsApp and voice channels talk to."""
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, meta: FakeMeta, telegram: FakeTelegram,
+          twilio: FakeTwilio) -> Stack:
     model = model_path(get_settings())
     if not model.exists():
         pytest.fail(f"no trained model for the current data ({model.name}): run 'make train' (make test does)")
@@ -45,6 +58,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, meta: FakeMeta, telegram: Fa
         "VECINA_WHATSAPP_PHONE_NUMBER_IDS": WHATSAPP_NUMBER, "VECINA_WHATSAPP_REOPEN_TEMPLATE": "vecina_reopen",
         "VECINA_TELEGRAM_BASE_URL": telegram.url, "VECINA_TELEGRAM_TOKEN": telegram.token,
         "VECINA_TELEGRAM_SECRET_TOKEN": telegram.secret_token,
+        "VECINA_TWILIO_BASE_URL": twilio.url, "VECINA_TWILIO_ACCOUNT_SID": twilio.account_sid,
+        "VECINA_TWILIO_AUTH_TOKEN": twilio.auth_token, "VECINA_TWILIO_PUBLIC_URL": TWILIO_PUBLIC_URL,
+        "VECINA_TWILIO_SMS_FROM": TWILIO_SMS_NUMBER, "VECINA_TWILIO_WHATSAPP_FROM": f"whatsapp:{TWILIO_SMS_NUMBER}",
+        "VECINA_TWILIO_REOPEN_CONTENT_SID": twilio.content_sids[0],
+        "VECINA_TWILIO_TRANSFER_NUMBER": TWILIO_TRANSFER_NUMBER,
         "VECINA_MEDIA_DIR": str(workdir / "media"),
     }
     running = start_stack(workdir, model, {"VECINA_CATALAN_VARIETY": "va", **channels}, jwt_secret=JWT_SECRET)

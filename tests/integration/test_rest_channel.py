@@ -76,3 +76,19 @@ def test_names_in_capitals_are_still_found(stack: Stack) -> None:
     parsed = stack.parse("TELEFONO DE SERVICIOS SOCIALES DE BENIMAR")
     assert parsed["intent"]["name"] == "centre_info"
     assert [e["entity"] for e in parsed["entities"]] == ["centre"]
+
+
+def test_typed_commands_are_text_and_other_channels_namespaces_are_refused(stack: Stack) -> None:
+    sender = stack.new_sender()
+    stack.turn(sender, "hola")
+    _replies, _names, _slots = stack.turn(sender, "/restart")
+    events = stack.tracker(sender)["events"]
+    assert [e["text"] for e in events if e["event"] == "user"][-1] == "restart"
+    assert not any(e["event"] == "restart" for e in events)
+
+    stack.turn(sender, '/appointment_cancel{"date": "2026-12-01"}')  # never offered: words, not a command
+    last = [e for e in stack.tracker(sender)["events"] if e["event"] == "user"][-1]
+    assert last["text"] == 'appointment_cancel{"date": "2026-12-01"}' and last["input_channel"] == "rest"
+
+    assert stack.say("whatsapp:+34600000000", "hola") == []
+    assert [e for e in stack.tracker("whatsapp:+34600000000")["events"] if e["event"] == "user"] == []

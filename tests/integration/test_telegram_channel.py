@@ -46,7 +46,7 @@ def test_wrong_or_missing_secret_and_bad_bodies_are_refused(stack: Stack, telegr
     assert telegram.post(webhook(stack), {"update_id": "x"}) == 400
     assert telegram.post(webhook(stack), telegram.update(chat, text="x" * (1024 * 1024 + 1))) == 413
     time.sleep(1.5)
-    assert telegram.sent_to(chat) == []
+    assert telegram.sent_to(chat) == [] and user_events(stack, chat) == []
 
 
 def test_conversation_with_a_callback_query_button(stack: Stack, telegram: FakeTelegram) -> None:

@@ -269,3 +269,15 @@ def test_delivery_receipts_are_stored_and_never_reach_nlu(stack: Stack, meta: Fa
     record = outbound.by_provider_id("whatsapp", first["id"])
     assert outbound.status(record.id)["status"] == "read"
     assert len(user_events(stack, wa_id)) == 1
+
+
+def test_provider_errors_are_retried_and_the_outcome_recorded(stack: Stack, meta: FakeMeta) -> None:
+    wa_id = new_citizen()
+    meta.failures.extend([(500, {"message": "Service temporarily unavailable", "code": 131016}),
+                          (429, {"message": "Rate limit hit", "code": 130429})])
+    meta.deliver(webhook(stack), WHATSAPP_NUMBER, meta.message(wa_id, "text", {"body": "hola"}))
+    first = settled(meta, wa_id)[0]
+    outbound = OutboundStore(database(stack))
+    assert outbound.status(outbound.by_provider_id("whatsapp", first["id"]).id) == {
+        "status": "sent", "error_code": None, "provider_id": first["id"], "attempts": 3}
+    assert meta.failures == []

@@ -110,3 +110,22 @@ def test_simultaneous_first_messages_of_a_citizen_do_not_collide(url: str, clock
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(heard, range(16)))
     assert book.get(conversation).last_inbound_at == clock.now
+
+
+def test_channels_status_names_unset_variables_and_failed_messages_without_content(url: str, clock) -> None:
+    from datetime import timedelta as _delta
+
+    from vecina.channels.inbound import InboundStore
+    from vecina.channels.report import status_lines
+    from vecina.settings import Settings
+
+    inbound = InboundStore(url, clock)
+    inbound.accept("whatsapp", "wamid.1", "whatsapp:+34600000001", {"message": {"text": {"body": "mi DNI es 1234"}}})
+    inbound.fail(inbound.claim(_delta(seconds=60)), "KeyError")
+    settings = Settings(database_url=url, whatsapp_access_token="s3cret-token", whatsapp_app_secret="s3cret",
+                        whatsapp_verify_token="v", whatsapp_phone_number_ids="111", telegram_token="t")
+    report = "\n".join(status_lines(settings))
+    assert "whatsapp: configured" in report
+    assert "telegram: off (unset: VECINA_TELEGRAM_SECRET_TOKEN)" in report
+    assert "inbound messages: failed 1" in report and "KeyError" in report
+    assert "s3cret" not in report and "DNI" not in report and "34600000001" not in report

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -118,6 +118,14 @@ class InboundStore:
     def fail(self, claimed: Claimed, error: str) -> bool:
         """Give up on the message (kept, with its error, for staff); its conversation moves on."""
         return self._finish(claimed, status=FAILED, finished_at=self.clock(), error=error[:200])
+
+    def failed(self, limit: int = 20) -> List[Tuple[int, str, datetime, str]]:
+        """(id, channel, received at, error) of the latest messages set aside as failed, for staff."""
+        with session_scope(self.url) as session:
+            rows = session.execute(select(InboundMessage.id, InboundMessage.channel, InboundMessage.received_at,
+                                          InboundMessage.error).where(InboundMessage.status == FAILED)
+                                   .order_by(InboundMessage.id.desc()).limit(limit)).all()
+        return [(row[0], row[1], row[2], row[3] or "") for row in rows]
 
     def counts(self) -> Dict[str, int]:
         """Messages per status, for health checks and metrics."""

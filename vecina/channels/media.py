@@ -9,7 +9,11 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Dict, Optional
+from typing import Any, AsyncIterator, Dict, Optional
+
+import aiohttp
+
+from vecina.channels.worker import TransientError
 
 ALLOWED_TYPES: Dict[str, str] = {
     "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
@@ -74,3 +78,16 @@ class MediaStore:
             Path(temporary).unlink(missing_ok=True)
             raise
         return StoredMedia(kind, mime_type.split(";")[0].strip().lower(), size, digest.hexdigest(), name)
+
+
+async def download(url: str, timeout: aiohttp.ClientTimeout, **request: Any) -> AsyncIterator[bytes]:
+    """Stream a provider's file (`request`: headers or auth). Provider trouble (5xx, throttling) is
+    transient and the message is tried again later; any other refusal makes the file unavailable."""
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with session.get(url, **request) as answer:
+            if answer.status >= 500 or answer.status == 429:
+                raise TransientError(f"media download {answer.status}")
+            if answer.status != 200:
+                raise MediaRejected("unavailable")
+            async for chunk in answer.content.iter_chunked(64 * 1024):
+                yield chunk

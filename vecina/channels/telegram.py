@@ -23,11 +23,11 @@ from sanic.request import Request
 
 from vecina.channels import whatsapp_format as fmt
 from vecina.channels.inbound import Claimed
-from vecina.channels.media import MediaRejected, MediaStore
-from vecina.channels.outbound import OutboundStore, Outgoing, SendError, deliver
+from vecina.channels.media import MediaRejected, MediaStore, download
+from vecina.channels.outbound import Outgoing, SendError, deliver
 from vecina.channels.payloads import citizen_text, offered_payloads
 from vecina.channels.webhook import (LOCATION_INTENT, MEDIA_INTENT, UNSUPPORTED_INTENT, Delivery, Parsed,
-                                     Rejected, Turn, WebhookChannel, chosen)
+                                     RecordedOutput, Rejected, Turn, WebhookChannel, chosen)
 from vecina.channels.worker import TransientError
 from vecina.settings import Settings, get_settings
 
@@ -130,16 +130,8 @@ class BotApi:
             raise MediaRejected("unavailable")
         return info, self._stream(str(info["file_path"]))
 
-    async def _stream(self, path: str) -> AsyncIterator[bytes]:
-        url = f"{self.config.base_url}/file/bot{self.config.token}/{path}"
-        async with aiohttp.ClientSession(timeout=self.timeout) as session:
-            async with session.get(url) as answer:
-                if answer.status >= 500 or answer.status == 429:
-                    raise TransientError(f"file download {answer.status}")
-                if answer.status != 200:
-                    raise MediaRejected("unavailable")
-                async for chunk in answer.content.iter_chunked(64 * 1024):
-                    yield chunk
+    def _stream(self, path: str) -> AsyncIterator[bytes]:
+        return download(f"{self.config.base_url}/file/bot{self.config.token}/{path}", self.timeout)
 
 
 def bodies_for(message: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -159,11 +151,11 @@ def bodies_for(message: Dict[str, Any]) -> List[Dict[str, Any]]:
     return bodies
 
 
-class TelegramOutput(OutputChannel):
+class TelegramOutput(RecordedOutput):
     def __init__(self, config: TelegramConfig, settings: Settings) -> None:
+        super().__init__(settings)
         self.config = config
         self.api = BotApi(config)
-        self.outbound = OutboundStore(settings.database_url)
 
     @classmethod
     def name(cls) -> Text:
@@ -231,13 +223,12 @@ class TelegramInput(WebhookChannel):
                 await self.api.call("answerCallbackQuery", {"callback_query_id": str(query["id"])})
             except SendError as error:
                 logger.warning("telegram: answerCallbackQuery failed (%s)", error.code)
-            answered_id = f"{query['message']['chat']['id']}:{query['message'].get('message_id')}"
-            answered = self.outbound.by_provider_id(CHANNEL, answered_id)
-            options = fmt.option_payloads(answered.content) if answered else []
+            answered = self.outbound.by_provider_id(
+                CHANNEL, f"{query['message']['chat']['id']}:{query['message'].get('message_id')}")
+            shown = list(answered.content.get("options") or []) if answered else []
             data = fmt.resolve_option(str(query.get("data") or ""), answered.content if answered else None)
-            title = next((str(b.get("title", "")) for b in (answered.content.get("options") or [])
-                          if str(b.get("payload", "")) == data), "") if answered else ""
-            return chosen(data, title or str(data or "").lstrip("/"), offered_payloads(events) | set(options))
+            title = next((str(b.get("title", "")) for b in shown if str(b.get("payload", "")) == data), "")
+            return chosen(data, title, offered_payloads(events) | {str(b.get("payload", "")) for b in shown})
         message = update["message"]
         if "text" in message:
             text = str(message["text"])

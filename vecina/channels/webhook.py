@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
 import aiohttp
-from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sqlalchemy.exc import SQLAlchemyError
 from sanic.request import Request
@@ -31,6 +31,7 @@ from vecina.channels.contacts import ContactBook
 from vecina.channels.inbound import Claimed, InboundStore
 from vecina.channels.outbound import OutboundStore
 from vecina.channels.payloads import citizen_text
+from vecina.channels.window import HeldMessages
 from vecina.channels.worker import InboundWorker, TransientError, WorkerPolicy
 from vecina.settings import Settings, get_settings
 
@@ -147,11 +148,7 @@ class WebhookChannel(InputChannel):
         return hooks
 
     async def receive(self, request: Request) -> HTTPResponse:
-        try:
-            declared = int(request.headers.get("content-length") or 0)
-        except ValueError:
-            declared = 0
-        if declared > self.max_body_bytes or len(request.body or b"") > self.max_body_bytes:
+        if too_large(request, self.max_body_bytes):
             return self.refuse(Rejected(413, "body over the limit"))
         try:
             self.authenticate(request)
@@ -203,6 +200,25 @@ class WebhookChannel(InputChannel):
         tracker = await agent.tracker_store.retrieve(claimed.conversation_id)
         if tracker is not None:
             await asyncio.to_thread(self.contacts.set_language, claimed.conversation_id, tracker.get_slot("language"))
+
+
+class RecordedOutput(OutputChannel):
+    """An output channel whose messages are recorded (OutboundStore), with the citizen's contact
+    details and, where the channel has a 24-hour window, the messages held until it reopens."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.contacts = ContactBook(settings.database_url)
+        self.outbound = OutboundStore(settings.database_url)
+        self.held = HeldMessages(self.name(), self.outbound)
+
+
+def too_large(request: Request, limit: int) -> bool:
+    try:
+        declared = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        declared = 0
+    return declared > limit or len(request.body or b"") > limit
 
 
 async def action_server_up(agent: Any) -> None:

@@ -23,14 +23,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from vecina.channels import whatsapp_format as fmt
-from vecina.channels.contacts import ContactBook
 from vecina.channels.inbound import Claimed
-from vecina.channels.media import MediaRejected, MediaStore
-from vecina.channels.outbound import OutboundStore, Outgoing, SendError, deliver
+from vecina.channels.media import MediaRejected, MediaStore, download
+from vecina.channels.outbound import Outgoing, SendError, deliver
 from vecina.channels.payloads import citizen_text, offered_payloads
-from vecina.channels.window import REOPEN_PAYLOAD, HeldMessages
 from vecina.channels.webhook import (LOCATION_INTENT, MEDIA_INTENT, UNSUPPORTED_INTENT, Delivery, Parsed, Receipt,
-                                     Rejected, Turn, WebhookChannel, chosen)
+                                     RecordedOutput, Rejected, Turn, WebhookChannel, chosen)
+from vecina.channels.window import REOPEN_PAYLOAD
 from vecina.channels.worker import TransientError
 from vecina.content import response_texts
 from vecina.nlu.detection import detect
@@ -168,25 +167,15 @@ class GraphApi:
                     raise MediaRejected("unavailable")
                 return await answer.json(content_type=None)
 
-    async def download(self, url: str) -> AsyncIterator[bytes]:
-        async with aiohttp.ClientSession(timeout=self.timeout) as session:
-            async with session.get(url, headers=self.headers) as answer:
-                if answer.status >= 500 or answer.status == 429:
-                    raise TransientError(f"media download {answer.status}")
-                if answer.status != 200:
-                    raise MediaRejected("unavailable")
-                async for chunk in answer.content.iter_chunked(64 * 1024):
-                    yield chunk
+    def download(self, url: str) -> AsyncIterator[bytes]:
+        return download(url, self.timeout, headers=self.headers)
 
 
-class WhatsAppOutput(OutputChannel):
+class WhatsAppOutput(RecordedOutput):
     def __init__(self, config: WhatsAppConfig, settings: Settings) -> None:
+        super().__init__(settings)
         self.config = config
-        self.settings = settings
         self.api = GraphApi(config)
-        self.contacts = ContactBook(settings.database_url)
-        self.outbound = OutboundStore(settings.database_url)
-        self.held = HeldMessages(CHANNEL, self.outbound)
 
     @classmethod
     def name(cls) -> Text:
