@@ -11,6 +11,7 @@ from pydantic import BaseSettings, Field, validator
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
+REQUEST_MAX_BYTES = 8 * 1024 * 1024
 CHANNEL_KEYS = {  # the channel settings credentials.yml refers to
     "whatsapp": ("base_url", "api_version", "access_token", "app_secret", "verify_token", "phone_number_ids",
                  "reopen_template"),
@@ -106,6 +107,9 @@ class Settings(BaseSettings):
             "VECINA_LOCK_STORE_PASSWORD": "",
             "RASA_TELEMETRY_ENABLED": "false",
             "SANIC_HOST": self.bind_host,  # the action server's interface (rasa-sdk has no option for it)
+            # Sanic refuses bigger bodies before reading them (its default is 100 MB); the action
+            # server receives whole trackers, so this stays well above the webhooks' own 1 MiB.
+            "SANIC_REQUEST_MAX_SIZE": str(REQUEST_MAX_BYTES),
         }
         env.update({f"VECINA_{channel.upper()}_{key.upper()}": str(getattr(self, f"{channel}_{key}"))
                     for channel, keys in CHANNEL_KEYS.items() for key in keys})

@@ -76,6 +76,23 @@ def body_text(message: Dict[str, Any]) -> str:
     return json.dumps(message)
 
 
+def announced_size_answer(url: str, size: int) -> int:
+    """The status for a POST that announces `size` bytes, read before sending any of them."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.putrequest("POST", parts.path)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(size))
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
 def test_meta_verification_needs_the_verify_token(stack: Stack, meta: FakeMeta) -> None:
     import urllib.error
     import urllib.request
@@ -105,6 +122,7 @@ def test_forged_malformed_and_oversized_requests_are_refused(stack: Stack, meta:
     assert status == 400
     huge = meta.notification(WHATSAPP_NUMBER, [meta.message(wa_id, "text", {"body": "x" * (1024 * 1024)})])
     assert meta.post(webhook(stack), huge)[0] == 413
+    assert announced_size_answer(webhook(stack), 9 * 1024 * 1024) == 413  # refused before the body is read
 
     time.sleep(1.5)
     assert store.counts() == before

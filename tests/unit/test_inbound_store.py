@@ -108,3 +108,14 @@ def test_concurrent_workers_never_take_the_same_message(store: InboundStore) -> 
     assert sorted(handled) == sorted(f"{c}{n}" for n in range(1, 4) for c in "ABCDEF")
     for conversation in "ABCDEF":
         assert [h for h in handled if h[0] == conversation] == [f"{conversation}{n}" for n in range(1, 4)]
+
+
+def test_a_handled_message_keeps_no_content_but_still_stops_repeats(store: InboundStore, database: str) -> None:
+    from vecina.db import session_scope
+    from vecina.db.models import InboundMessage
+
+    _deliver(store, "A1")
+    assert store.done(store.claim(LEASE))
+    with session_scope(database) as session:
+        assert [row.payload for row in session.query(InboundMessage).all()] == [{}]
+    assert not store.accept("whatsapp", "wamid.A1", "whatsapp:A", {"text": "A1"})

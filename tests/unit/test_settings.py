@@ -14,6 +14,8 @@ def test_default_settings_are_embedded() -> None:
     assert env["VECINA_TRACKER_PORT"] == "0"  # Rasa insists on an integer, SQLite ignores it
     assert env["VECINA_LOCK_STORE_TYPE"] == "in_memory" and env["RASA_TELEMETRY_ENABLED"] == "false"
     assert env["SANIC_HOST"] == "127.0.0.1"  # the action server listens on loopback unless told otherwise
+    assert env["SANIC_REQUEST_MAX_SIZE"] == str(8 * 1024 * 1024)  # Sanic's own default is 100 MB
+    assert env["VECINA_WHATSAPP_APP_SECRET"] == "" and env["VECINA_TWILIO_BASE_URL"] == "https://api.twilio.com"
 
 
 def test_the_action_endpoint_follows_the_action_server_port() -> None:

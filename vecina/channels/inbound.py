@@ -106,8 +106,10 @@ class InboundStore:
             return result.rowcount == 1
 
     def done(self, claimed: Claimed) -> bool:
-        """Mark handled; False when the lease had run out and another worker took the message."""
-        return self._finish(claimed, status=DONE, finished_at=self.clock(), error=None)
+        """Mark handled; False when the lease had run out and another worker took the message.
+        The message's content is dropped (the tracker has it now); the row stays, so a late
+        repeat of the delivery is still recognised."""
+        return self._finish(claimed, status=DONE, finished_at=self.clock(), error=None, payload={})
 
     def retry(self, claimed: Claimed, error: str, delay: timedelta, message_failed: bool = False) -> bool:
         """Give the message back, to be claimed again after `delay` (it still blocks its conversation);
