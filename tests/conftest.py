@@ -44,6 +44,23 @@ def service_url(name: str) -> str:
     return value
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def database(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """An empty database at the latest migration: SQLite, and PostgreSQL where .ci/services runs."""
+    from sqlalchemy import text
+
+    from vecina import db
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'vecina.db'}"
+    else:
+        url = service_url("VECINA_TEST_POSTGRES_URL")
+        with db.get_engine(url).begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    db.upgrade(url)
+    return url
+
+
 @pytest.fixture(scope="session")
 def kb() -> KnowledgeBase:
     knowledge, problems, _ = validate_dir(KB_DIR)

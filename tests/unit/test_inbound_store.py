@@ -8,25 +8,11 @@ from datetime import timedelta
 from typing import List
 
 import pytest
-from sqlalchemy import text
 
-from tests.conftest import Clock, service_url
-from vecina import db
+from tests.conftest import Clock
 from vecina.channels.inbound import InboundStore
 
 LEASE = timedelta(seconds=30)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def database(request, tmp_path) -> str:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'vecina.db'}"
-    else:
-        url = service_url("VECINA_TEST_POSTGRES_URL")
-        with db.get_engine(url).begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    db.upgrade(url)
-    return url
 
 
 @pytest.fixture

@@ -46,6 +46,15 @@ def broken_kb(tmp_path: Path) -> tuple:
     expected["unknown_field"] = ("procedures/energy-bonus.yml",
                                  _replace(copy / "procedures" / "energy-bonus.yml", "fee:", "cost:"),
                                  "unknown field 'cost'")
+    teams = copy / "teams.yml"
+    expected["team_category"] = ("teams.yml", _replace(teams, "procedure_categories: [citizen_services]",
+                                                       "procedure_categories: [citizen_service]"),
+                                 "'citizen_service' is not a procedure category")
+    expected["staff_procedure"] = ("teams.yml", _replace(teams, "procedures: [gender-violence-support",
+                                                         "procedures: [gender-violence"),
+                                   "always_to_staff: unknown procedure 'gender-violence'")
+    expected["team_intent"] = ("teams.yml", _replace(teams, "intents: [urgent_help]", "intents: [Urgent-Help]"),
+                               "'Urgent-Help' is not an intent name")
     return copy, expected
 
 
@@ -54,6 +63,15 @@ def test_the_demo_kb_is_valid_and_complete(kb) -> None:
     assert len([c for c in kb.centres.values() if c.kind == "social_services"]) >= 12
     assert len(kb.streets) >= 200
     assert set(kb.polygons) == set(kb.districts)
+    assert [team.id for team in kb.teams.values() if team.default] == ["citizen-office"]
+
+
+def test_exactly_one_default_team(tmp_path: Path) -> None:
+    copy = tmp_path / "kb"
+    shutil.copytree(KB_DIR, copy)
+    _replace(copy / "teams.yml", "    default: true\n", "")
+    _kb, problems, _files = validate_dir(copy)
+    assert any(p.file == "teams.yml" and "exactly one team must say 'default: true'" in p.message for p in problems)
 
 
 def test_every_injected_error_is_reported_with_file_and_line(broken_kb) -> None:

@@ -8,8 +8,7 @@ from typing import Callable, Optional
 
 from sqlalchemy.exc import IntegrityError
 
-from vecina.channels.inbound import utcnow
-from vecina.db import session_scope
+from vecina.db import session_scope, utcnow
 from vecina.db.models import ChannelContact
 
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)

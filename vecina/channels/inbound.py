@@ -20,16 +20,12 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from vecina.db import session_scope
+from vecina.db import session_scope, utcnow
 from vecina.db.models import InboundMessage
 
 PENDING, PROCESSING, DONE, FAILED = "pending", "processing", "done", "failed"
 UNFINISHED = (PENDING, PROCESSING)
 CANDIDATES = 20  # heads of conversations looked at per claim
-
-
-def utcnow() -> datetime:
-    return datetime.utcnow()
 
 
 @dataclass(frozen=True)

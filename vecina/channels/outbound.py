@@ -16,8 +16,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from sqlalchemy import func, select
 
-from vecina.channels.inbound import utcnow
-from vecina.db import session_scope
+from vecina.db import session_scope, utcnow
 from vecina.db.models import OutboundMessage
 
 logger = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
@@ -10,6 +11,11 @@ from typing import Iterator
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+
+def utcnow() -> datetime:
+    """The stores keep naive UTC times (the same on SQLite and PostgreSQL)."""
+    return datetime.utcnow()
 
 
 @lru_cache(maxsize=8)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import declarative_base
 
 Base = declarative_base()
@@ -113,3 +113,65 @@ class OutboundMessage(Base):
     delivered_at = Column(DateTime)
     read_at = Column(DateTime)
     failed_at = Column(DateTime)
+
+
+OPEN_TICKET = "status IN ('open', 'claimed')"
+
+
+class Ticket(Base):
+    """A conversation handed to a person. While it is open or claimed the bot stays silent in that
+    conversation; at most one such ticket exists per conversation (partial unique index)."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("uq_ticket_open_per_conversation", "conversation_id", unique=True,
+              sqlite_where=text(OPEN_TICKET), postgresql_where=text(OPEN_TICKET)),
+        Index("ix_ticket_queue", "status", "priority", "created_at"),
+    )
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(200), nullable=False)
+    channel = Column(String(20), nullable=False)
+    language = Column(String(2), nullable=False)
+    team = Column(String(100), nullable=False)
+    reason = Column(String(30), nullable=False)
+    priority = Column(Integer, nullable=False)  # 1 = most urgent
+    status = Column(String(12), nullable=False)
+    procedure = Column(String(100))
+    centre = Column(String(100))
+    summary = Column(JSON, nullable=False)
+    created_at = Column(DateTime, nullable=False)
+    claimed_by = Column(String(100))
+    claimed_at = Column(DateTime)
+    closed_at = Column(DateTime)
+    closed_by = Column(String(100))
+    outcome = Column(String(30))
+
+
+class TicketEntry(Base):
+    """What was said in a ticket: the citizen's messages, staff replies, internal notes.
+    `client_key` makes a staff reply idempotent (a double click sends it once)."""
+
+    __tablename__ = "ticket_entries"
+    __table_args__ = (UniqueConstraint("ticket_id", "client_key", name="uq_ticket_entry_client_key"),)
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    ticket_id = Column(Integer, nullable=False, index=True)
+    kind = Column(String(12), nullable=False)  # citizen | staff | note
+    author = Column(String(100))
+    text = Column(Text, nullable=False)
+    client_key = Column(String(64))
+    created_at = Column(DateTime, nullable=False)
+
+
+class AuditEntry(Base):
+    """Every staff action. Append-only: database triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    at = Column(DateTime, nullable=False)
+    actor = Column(String(100), nullable=False)
+    action = Column(String(30), nullable=False)
+    target = Column(String(200))
+    detail = Column(JSON)

@@ -35,7 +35,9 @@ from vecina.kb.model import (
     Ranges,
     Ring,
     Segment,
+    StaffTopics,
     Street,
+    Team,
     TimeRange,
 )
 
@@ -45,7 +47,9 @@ RANGE_PATTERN = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 URL_PATTERN = re.compile(r"^https?://\S+$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-KB_FILES = ("municipality.yml", "districts.yml", "districts.geojson", "streets.yml", "centres.yml", "webchat.yml")
+KB_FILES = ("municipality.yml", "districts.yml", "districts.geojson", "streets.yml", "centres.yml", "webchat.yml",
+            "teams.yml")
+INTENT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 WEBCHAT_TEXTS = ("title", "intro", "input_label", "send", "language_label", "connecting", "offline", "you",
                  "assistant")
 
@@ -397,6 +401,41 @@ def build_centre(report: Reporter, node: Any) -> Optional[Centre]:
     return Centre(id=ident, synonyms=synonyms, street=street, lat=float(lat), lon=float(lon), hours=hours, **values)
 
 
+def build_team(report: Reporter, node: Any) -> Optional[Team]:
+    fields = Fields(report, node, "team", ("id", "name", "default", "intents", "procedure_categories", "hours",
+                                           "exceptions", "open_on_holidays"))
+    ident = fields.ident()
+    fields.where = f"team '{ident}'"
+    name = fields.localized("name")
+    intents = fields.strings("intents", required=False)
+    for intent in intents:
+        if not INTENT_PATTERN.match(intent):
+            fields.error("intents", f"'{intent}' is not an intent name (lower case, digits and _)")
+    categories = fields.strings("procedure_categories", required=False)
+    for category in categories:
+        if category not in CATEGORIES:
+            fields.error("procedure_categories", f"'{category}' is not a procedure category "
+                                                 f"({', '.join(CATEGORIES)})")
+    hours = _hours(report, fields, f"team '{ident}'")
+    if ident is None or name is None:
+        return None
+    return Team(ident, name, hours, fields.flag("default", False), intents, categories)
+
+
+def build_teams(report: Reporter, node: Any) -> Tuple[Dict[str, Team], StaffTopics]:
+    teams = _collect(report, node, "teams", build_team, "teams.yml", ("always_to_staff",))
+    if teams and sum(team.default for team in teams.values()) != 1:
+        report.error(node, "teams", "exactly one team must say 'default: true' (it takes every other ticket)")
+    topics = StaffTopics()
+    if isinstance(node, dict) and node.get("always_to_staff") is not None:
+        always = Fields(report, node["always_to_staff"], "always_to_staff", ("intents", "procedures"))
+        topics = StaffTopics(always.strings("intents", required=False), always.strings("procedures", required=False))
+        for intent in topics.intents:
+            if not INTENT_PATTERN.match(intent):
+                always.error("intents", f"'{intent}' is not an intent name (lower case, digits and _)")
+    return teams, topics
+
+
 def build_procedure(report: Reporter, node: Any) -> Optional[Procedure]:
     fields = Fields(report, node, "procedure", (
         "id", "category", "popularity", "name", "synonyms", "summary", "requirements", "documents",
@@ -477,8 +516,8 @@ def build_webchat(report: Reporter, node: Any) -> Dict[str, Dict[str, str]]:
 
 
 def _collect(report: Reporter, node: Any, key: str, builder: Callable[[Reporter, Any], Any],
-             file_label: str) -> Dict[str, Any]:
-    fields = Fields(report, node, file_label, (key,))
+             file_label: str, other_keys: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    fields = Fields(report, node, file_label, (key, *other_keys))
     result: Dict[str, Any] = {}
     items = fields.items(key)
     for index, item in enumerate(items):
@@ -494,6 +533,13 @@ def _collect(report: Reporter, node: Any, key: str, builder: Callable[[Reporter,
 def check_references(report: Reporter, kb: KnowledgeBase, files: Dict[str, Any]) -> None:
     """Cross-file checks: ids that must exist, postcodes that must agree, points inside polygons."""
     from vecina.services.geo import point_in_district
+
+    report.at("teams.yml")
+    teams_node = files.get("teams.yml")
+    always = teams_node.get("always_to_staff") if isinstance(teams_node, dict) else None
+    for procedure in kb.always_to_staff.procedures:
+        if procedure not in kb.procedures:
+            report.error(always, "procedures", f"always_to_staff: unknown procedure '{procedure}'")
 
     report.at("districts.yml")
     district_nodes = _index_nodes(files.get("districts.yml"), "districts")
@@ -598,9 +644,11 @@ def build(files: Dict[str, Any], report: Reporter) -> Optional[KnowledgeBase]:
             report.error(node, "id", f"procedure id '{procedure.id}' must equal the file name '{expected}'")
         procedures[procedure.id] = procedure
     webchat = build_webchat(report.at("webchat.yml"), files.get("webchat.yml") or {})
+    teams, always_to_staff = build_teams(report.at("teams.yml"), files.get("teams.yml") or {})
     if municipality is None:
         return None
-    kb = KnowledgeBase(municipality, districts, polygons, streets, centres, procedures, webchat)
+    kb = KnowledgeBase(municipality, districts, polygons, streets, centres, procedures, webchat, teams,
+                       always_to_staff)
     check_references(report, kb, files)
     return kb
 

@@ -139,6 +139,26 @@ Ring = List[Tuple[float, float]]  # (lon, lat) pairs
 
 
 @dataclass
+class Team:
+    """Staff who answer handed-off conversations: when they work, and what comes to them."""
+
+    id: str
+    name: Localized
+    hours: OpeningHours
+    default: bool  # takes every ticket no other team claims
+    intents: List[str]  # tickets raised by these intents (urgent_help, complaint, ...)
+    procedure_categories: List[str]  # tickets raised while discussing a procedure of these categories
+
+
+@dataclass
+class StaffTopics:
+    """Topics that always go to a person, whatever the bot could answer."""
+
+    intents: List[str] = field(default_factory=list)
+    procedures: List[str] = field(default_factory=list)
+
+
+@dataclass
 class KnowledgeBase:
     municipality: Municipality
     districts: Dict[str, District] = field(default_factory=dict)
@@ -147,3 +167,5 @@ class KnowledgeBase:
     centres: Dict[str, Centre] = field(default_factory=dict)
     procedures: Dict[str, Procedure] = field(default_factory=dict)
     webchat: Dict[str, Localized] = field(default_factory=dict)
+    teams: Dict[str, Team] = field(default_factory=dict)
+    always_to_staff: StaffTopics = field(default_factory=StaffTopics)
