@@ -14,7 +14,7 @@ from vecina.nlu import LANGUAGE_DETECTION, MESSAGE_GUARD
 from vecina.services import language as languages
 from vecina.settings import get_settings
 
-CARRIED_OVER = ("language",)
+CARRIED_OVER = ("language", "handoff_ticket")  # an open ticket outlives the session
 UNAVAILABLE_RESPONSES = {
     "appointment_book": "utter_appointment_book_unavailable",
     "appointment_cancel": "utter_appointment_cancel_unavailable",

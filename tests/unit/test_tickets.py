@@ -55,7 +55,6 @@ def test_the_queue_is_by_priority_then_age_and_filters(store: TicketStore, clock
 def test_claim_close_and_cancel_are_audited(store: TicketStore) -> None:
     view, _ = store.open(ticket("whatsapp:+5"))
     store.claim(view.id, "ana")
-    assert store.cancel("whatsapp:+5") is None  # a person has it already
     closed = store.close(view.id, "ana", "solved")
     assert closed.status == "closed" and store.active("whatsapp:+5") is None
     with pytest.raises(TicketError):
@@ -63,7 +62,9 @@ def test_claim_close_and_cancel_are_audited(store: TicketStore) -> None:
     assert [(a["actor"], a["action"]) for a in store.audit_trail(f"ticket:{view.id}")] == \
         [("ana", "claim"), ("ana", "close")]
     waiting, _ = store.open(ticket("whatsapp:+5"))  # a new ticket once the old one is closed
+    store.claim(waiting.id, "luis")
     assert waiting.id != view.id and store.cancel("whatsapp:+5").status == "cancelled"
+    assert store.cancel("whatsapp:+5") is None and store.audit_trail(f"ticket:{waiting.id}")[-1]["actor"] == "citizen"
 
 
 def test_a_staff_reply_sent_twice_with_the_same_key_is_stored_once(store: TicketStore) -> None:

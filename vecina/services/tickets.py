@@ -161,11 +161,11 @@ class TicketStore:
                             closed_at=self.clock(), outcome=outcome[:30])
 
     def cancel(self, conversation_id: str) -> Optional[TicketView]:
-        """The citizen no longer needs a person (only while nobody has taken the ticket)."""
+        """The citizen no longer needs a person, whether or not someone has taken the ticket."""
         current = self.active(conversation_id)
-        if current is None or current.status != OPEN:
+        if current is None:
             return None
-        return self._change(current.id, "citizen", "cancel", (OPEN,), status=CANCELLED, closed_at=self.clock(),
+        return self._change(current.id, "citizen", "cancel", ACTIVE, status=CANCELLED, closed_at=self.clock(),
                             outcome="cancelled_by_citizen")
 
     def _change(self, ticket_id: int, actor: str, action: str, allowed: Tuple[str, ...], **values: Any) -> TicketView:
