@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import buttons, intent, knowledge_base, language, message_text, texts
+from actions.common import buttons, entity, intent, knowledge_base, language, message_text, texts
 from vecina.nlu.handoff_policy import TICKET_SLOT
 from vecina.services.handoff import availability, local_now, team_for
 from vecina.services.tickets import HIGH, NORMAL, URGENT, NewTicket, TicketStore
@@ -81,4 +81,38 @@ class ActionCancelHandoff(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         cancelled = tickets().cancel(tracker.sender_id)
         dispatcher.utter_message(response="utter_handoff_cancelled" if cancelled else "utter_handoff_nothing_to_cancel")
+        return [SlotSet(TICKET_SLOT, None)]
+
+
+class ActionStaffReply(Action):
+    """A staff member's reply from the console, delivered through the citizen's own channel."""
+
+    def name(self) -> Text:
+        return "action_staff_reply"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        text = entity(tracker, "staff_text")
+        ticket = tickets().active(tracker.sender_id)
+        if not text or ticket is None:
+            return []
+        team = knowledge_base().teams.get(ticket.team)
+        lang = language(tracker)
+        dispatcher.utter_message(response="utter_staff_reply", text=text, staff=entity(tracker, "staff_name") or "",
+                                 team=team.name[lang] if team else "")
+        return []
+
+
+class ActionHandoffClosed(Action):
+    """Staff closed the ticket: the bot answers again, and says so."""
+
+    def name(self) -> Text:
+        return "action_handoff_closed"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        ticket = tickets().get(int(tracker.get_slot(TICKET_SLOT) or 0))
+        team = knowledge_base().teams.get(ticket.team) if ticket else None
+        lang = language(tracker)
+        dispatcher.utter_message(response="utter_handoff_resumed", team=team.name[lang] if team else "")
         return [SlotSet(TICKET_SLOT, None)]

@@ -3,8 +3,13 @@ the citizen cancelling, urgent help first."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from tests.fakes.meta import FakeMeta
+from tests.integration.conftest import WHATSAPP_NUMBER
+from tests.integration.test_whatsapp_channel import new_citizen, settled, webhook
 from vecina.services.tickets import URGENT, TicketStore
 from vecina.stack import Stack
 
@@ -57,3 +62,32 @@ def test_urgent_help_gets_the_emergency_numbers_first_and_the_top_of_the_queue(s
     queue = [t.conversation_id for t in tickets(stack).queue()]
     assert all(t.priority == URGENT for t in tickets(stack).queue()[:queue.index(sender)])
     assert queue.index(sender) < queue.index(calm)  # ahead of everyone who is not in danger
+
+
+def test_a_staff_reply_reaches_the_citizens_whatsapp_and_closing_brings_the_bot_back(stack: Stack,
+                                                                                    meta: FakeMeta) -> None:
+    wa_id = new_citizen()
+    conversation = f"whatsapp:+{wa_id}"
+    meta.deliver(webhook(stack), WHATSAPP_NUMBER, meta.message(wa_id, "text", {"body": "quiero hablar con una persona"}))
+    before = len(settled(meta, wa_id))
+    ticket = tickets(stack).active(conversation)
+    assert ticket is not None and ticket.channel == "whatsapp"
+
+    answer = "Hola, soy Ana. ¿En qué calle vive?"
+    stack.trigger(conversation, "EXTERNAL_staff_reply", "whatsapp", {"staff_text": answer, "staff_name": "Ana"})
+    replies = settled(meta, wa_id)[before:]
+    assert len(replies) == 1 and answer in replies[0]["text"]["body"] and "Ana" in replies[0]["text"]["body"]
+
+    meta.deliver(webhook(stack), WHATSAPP_NUMBER, meta.message(wa_id, "text", {"body": "en la calle mayor 3"}))
+    deadline = time.monotonic() + 30
+    while not tickets(stack).entries(ticket.id) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert [e["text"] for e in tickets(stack).entries(ticket.id)] == ["en la calle mayor 3"]
+    assert len(meta.sent_to(wa_id)) == before + 1  # the bot said nothing
+
+    tickets(stack).close(ticket.id, "ana", "solved")
+    stack.trigger(conversation, "EXTERNAL_handoff_closed", "whatsapp")
+    resumed = settled(meta, wa_id)[before + 1:]
+    assert len(resumed) == 1 and stack.tracker(conversation)["slots"]["handoff_ticket"] is None
+    meta.deliver(webhook(stack), WHATSAPP_NUMBER, meta.message(wa_id, "text", {"body": "hola"}))
+    assert len(settled(meta, wa_id)) > before + 2  # the bot answers again

@@ -59,6 +59,7 @@ def test_only_channel_intents_may_lack_training_examples() -> None:
     output = "\n".join([
         "UserWarning: The intent 'share_media' is listed in the domain file, but is not found in the NLU training data.",
         "UserWarning: The intent 'greet' is listed in the domain file, but is not found in the NLU training data.",
+        "UserWarning: The intent 'EXTERNAL_staff_reply' is listed in the domain file, but is not found in the NLU",
     ])
     assert "share_media" in channel_intents(ROOT)
     problems = check_rasa_output(output, set(), channel_intents(ROOT))

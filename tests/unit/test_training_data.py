@@ -43,6 +43,8 @@ def test_every_intent_has_twenty_distinct_examples_per_language(examples) -> Non
     for example in examples:
         distinct[(example.language, example.intent)].add(example.text.lower())
     for intent in _domain_intents() - channel_intents(ROOT):  # only channels send those
+        if intent.startswith("EXTERNAL_"):  # only trigger_intent raises those
+            continue
         for language in LANGUAGES:
             assert len(distinct[(language, intent)]) >= 20, (language, intent, len(distinct[(language, intent)]))
 
