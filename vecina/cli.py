@@ -194,9 +194,7 @@ def server_commands(settings: Settings, model: Path) -> Dict[str, List[str]]:
     python = sys.executable
     return {
         "actions": [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
-        "rasa": [python, "-m", "rasa", "run", "--model", str(model), "--endpoints", "endpoints.yml",
-                 "--credentials", "credentials.yml", "--port", str(settings.rasa_port),
-                 "--interface", settings.bind_host, "--cors", "*"],
+        "rasa": [python, "-m", "vecina.rasa_server", "--model", str(model)],  # secrets stay off the command line
         "web": [python, "-m", "vecina.web", "--port", str(settings.web_port), "--host", settings.bind_host],
     }
 

@@ -12,6 +12,7 @@ from pydantic import BaseSettings, Field, validator
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 REQUEST_MAX_BYTES = 8 * 1024 * 1024
+MIN_JWT_SECRET = 32
 CHANNEL_KEYS = {  # the channel settings credentials.yml refers to
     "whatsapp": ("base_url", "api_version", "access_token", "app_secret", "verify_token", "phone_number_ids",
                  "reopen_template"),
@@ -35,6 +36,10 @@ class Settings(BaseSettings):
     web_port: int = Field(8080, env="VECINA_WEB_PORT")
     bind_host: str = Field("127.0.0.1", env="VECINA_BIND_HOST")
     webchat_socket_url: Optional[str] = Field(None, env="VECINA_WEBCHAT_SOCKET_URL")
+    # Rasa's HTTP API (trackers, trigger_intent: the staff console). Off unless enabled, and never
+    # without JWT authentication (HS256, a secret of at least 32 characters).
+    rasa_enable_api: bool = Field(False, env="VECINA_RASA_ENABLE_API")
+    rasa_jwt_secret: Optional[str] = Field(None, env="VECINA_RASA_JWT_SECRET")
     inbound_workers: int = Field(4, env="VECINA_INBOUND_WORKERS", ge=1, le=64)
     media_dir: Path = Field(ROOT / "var" / "media", env="VECINA_MEDIA_DIR")
     media_max_bytes: int = Field(16 * 1024 * 1024, env="VECINA_MEDIA_MAX_BYTES", ge=1024)
@@ -81,6 +86,15 @@ class Settings(BaseSettings):
         if value not in ("ca", "va"):
             raise ValueError("VECINA_CATALAN_VARIETY must be 'ca' or 'va'")
         return value
+
+    @validator("rasa_jwt_secret", always=True)
+    def _jwt_secret(cls, value: Optional[str], values: Dict[str, object]) -> Optional[str]:
+        if value and len(value) < MIN_JWT_SECRET:
+            raise ValueError(f"VECINA_RASA_JWT_SECRET must be at least {MIN_JWT_SECRET} characters")
+        if values.get("rasa_enable_api") and not value:
+            raise ValueError("VECINA_RASA_ENABLE_API needs VECINA_RASA_JWT_SECRET: Rasa's HTTP API is never "
+                             "enabled without authentication")
+        return value or None
 
     @validator("lock_store_url")
     def _lock_store(cls, value: Optional[str]) -> Optional[str]:

@@ -165,21 +165,20 @@ def start_stack(workdir: Path, model: Path, extra_env: Optional[Dict[str, str]] 
     load(ROOT / "kb", database_url)
     env = dict(os.environ)
     env.update({"VECINA_DATABASE_URL": database_url, "VECINA_TRACKER_URL": f"sqlite:///{workdir / 'tracker.db'}",
-                "VECINA_ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook"})
+                "VECINA_ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
+                "VECINA_RASA_PORT": str(rasa_port), "VECINA_BIND_HOST": "127.0.0.1"})
+    if jwt_secret:
+        env.update({"VECINA_RASA_ENABLE_API": "true", "VECINA_RASA_JWT_SECRET": jwt_secret})
     env.update(extra_env or {})
     settings = _settings_from(env)
     env.update(settings.rasa_environment())
     env["PYTHONPATH"] = str(ROOT)
     stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", workdir, jwt_secret)
-    api = ["--enable-api", "--jwt-secret", jwt_secret, "--jwt-method", "HS256"] if jwt_secret else []
     stack.launchers["actions"] = Launcher(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
         env, workdir / "actions.log", f"{stack.actions_url}/health")
-    stack.launchers["rasa"] = Launcher(
-        [sys.executable, "-m", "rasa", "run", "--model", str(model), "--endpoints", "endpoints.yml",
-         "--credentials", "credentials.yml", "--port", str(rasa_port), "--interface", "127.0.0.1",
-         *api, "--cors", "*"],
-        env, workdir / "rasa.log", f"{stack.rasa_url}/")
+    stack.launchers["rasa"] = Launcher([sys.executable, "-m", "vecina.rasa_server", "--model", str(model)],
+                                       env, workdir / "rasa.log", f"{stack.rasa_url}/")
     for launcher in stack.launchers.values():
         stack.processes.append(launcher.start())
     try:

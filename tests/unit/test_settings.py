@@ -44,3 +44,26 @@ def test_bad_values_are_refused_with_the_variable_named(field: str, value: str) 
     with pytest.raises(ValidationError) as raised:
         Settings(**{field: value})
     assert field in str(raised.value)
+
+
+def test_rasa_api_is_never_enabled_without_a_jwt_secret() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="VECINA_RASA_JWT_SECRET"):
+        Settings(_env_file=None, rasa_enable_api=True)
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        Settings(_env_file=None, rasa_enable_api=True, rasa_jwt_secret="short")
+
+
+def test_the_jwt_secret_stays_off_the_visible_command_line(tmp_path) -> None:
+    from vecina.cli import server_commands
+    from vecina.rasa_server import rasa_arguments
+
+    secret = "s" * 40
+    settings = Settings(_env_file=None, rasa_enable_api=True, rasa_jwt_secret=secret, rasa_port=5999)
+    visible = server_commands(settings, tmp_path / "model.tar.gz")["rasa"]
+    assert secret not in " ".join(visible) and visible[1:3] == ["-m", "vecina.rasa_server"]
+    inside = rasa_arguments(settings, tmp_path / "model.tar.gz")
+    assert inside[inside.index("--jwt-secret") + 1] == secret and "--enable-api" in inside
+    assert inside[inside.index("--jwt-method") + 1] == "HS256" and inside[inside.index("--port") + 1] == "5999"
+    assert "--enable-api" not in rasa_arguments(Settings(_env_file=None), tmp_path / "model.tar.gz")
