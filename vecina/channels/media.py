@@ -9,7 +9,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional
 
 import aiohttp
 
@@ -56,6 +56,17 @@ class MediaStore:
         if declared_size is not None and declared_size > self.max_bytes:
             raise MediaRejected(TOO_LARGE)
         return ALLOWED_TYPES[base_type]
+
+    async def reference(self, kind: str, fetch: Callable[[], Awaitable[StoredMedia]]) -> Dict[str, object]:
+        """What the conversation gets for a file: its reference, or why it was refused. Network
+        trouble is transient: the message is tried again later."""
+        try:
+            stored = await fetch()
+        except MediaRejected as rejection:
+            return {"kind": kind, "rejected": rejection.reason}
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise TransientError(f"media: {type(error).__name__}")
+        return stored.reference()
 
     async def save(self, kind: str, mime_type: str, chunks: AsyncIterator[bytes],
                    declared_size: Optional[int] = None) -> StoredMedia:

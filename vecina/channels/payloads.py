@@ -13,16 +13,20 @@ from typing import Any, Iterable, List, Mapping, Optional, Sequence, Set
 PREFIX = "/"
 
 
-def offered_buttons(events: Iterable[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
-    """The buttons of the bot messages after the citizen's last message (tracker events), in the
-    order the citizen saw them."""
+def latest_bot_turn(events: Iterable[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+    """The bot events after the citizen's last message (tracker events), oldest first."""
     turn: List[Mapping[str, Any]] = []
     for event in reversed(list(events)):
         if event.get("event") == "user":
             break
         if event.get("event") == "bot":
             turn.insert(0, event)
-    return [b for event in turn for b in (event.get("data") or {}).get("buttons") or []
+    return turn
+
+
+def offered_buttons(events: Iterable[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+    """The buttons of the bot's latest turn, in the order the citizen saw them."""
+    return [b for event in latest_bot_turn(events) for b in (event.get("data") or {}).get("buttons") or []
             if isinstance(b, Mapping) and b.get("payload")]
 
 

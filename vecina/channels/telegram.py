@@ -23,7 +23,7 @@ from sanic.request import Request
 
 from vecina.channels import whatsapp_format as fmt
 from vecina.channels.inbound import Claimed
-from vecina.channels.media import MediaRejected, MediaStore, download
+from vecina.channels.media import MediaRejected, MediaStore, StoredMedia, download
 from vecina.channels.outbound import Outgoing, SendError, deliver
 from vecina.channels.payloads import citizen_text, offered_payloads
 from vecina.channels.webhook import (LOCATION_INTENT, MEDIA_INTENT, UNSUPPORTED_INTENT, Delivery, Parsed,
@@ -250,12 +250,9 @@ class TelegramInput(WebhookChannel):
         return UNSUPPORTED_INTENT, {"unsupported": "telegram"}
 
     async def fetch_media(self, kind: str, item: Dict[str, Any], mime_type: str) -> Dict[str, Any]:
-        try:
+        async def fetch() -> StoredMedia:
             self.media.check(mime_type, item.get("file_size"))
             info, chunks = await self.api.download(str(item["file_id"]))
-            stored = await self.media.save(kind, mime_type, chunks, info.get("file_size"))
-        except MediaRejected as rejection:
-            return {"kind": kind, "rejected": rejection.reason}
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise TransientError(f"media: {type(error).__name__}")
-        return stored.reference()
+            return await self.media.save(kind, mime_type, chunks, info.get("file_size"))
+
+        return await self.media.reference(kind, fetch)

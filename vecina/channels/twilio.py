@@ -34,14 +34,14 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from vecina.channels.inbound import Claimed
-from vecina.channels.media import MediaRejected, MediaStore, download
+from vecina.channels.media import MediaStore, StoredMedia, download
 from vecina.channels.outbound import Outgoing, SendError, deliver
-from vecina.channels.payloads import citizen_text, numbered_choice, offered_buttons, offered_payloads
+from vecina.channels.payloads import (citizen_text, latest_bot_turn, numbered_choice, offered_buttons,
+                                      offered_payloads)
 from vecina.channels.webhook import (DEFAULT_MAX_BODY_BYTES, LOCATION_INTENT, MEDIA_INTENT, Delivery, Parsed,
                                      Receipt, RecordedOutput, Rejected, Turn, WebhookChannel, chosen, too_large)
 from vecina.channels.whatsapp_format import split_text
 from vecina.channels.window import REOPEN_PAYLOAD
-from vecina.channels.worker import TransientError
 from vecina.content import response_texts
 from vecina.settings import Settings, get_settings
 
@@ -311,14 +311,12 @@ class TwilioInput(WebhookChannel):
 
     async def fetch_media(self, url: str, mime_type: str) -> Dict[str, Any]:
         kind = (mime_type.split("/")[0] if mime_type else "file").replace("application", "document")
-        try:
+
+        async def fetch() -> StoredMedia:
             self.media.check(mime_type)
-            stored = await self.media.save(kind, mime_type, self.api.download(url))
-        except MediaRejected as rejection:
-            return {"kind": kind, "rejected": rejection.reason}
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise TransientError(f"media: {type(error).__name__}")
-        return stored.reference()
+            return await self.media.save(kind, mime_type, self.api.download(url))
+
+        return await self.media.reference(kind, fetch)
 
 
 class TwilioVoiceInput(InputChannel):
@@ -450,11 +448,6 @@ class TwilioVoiceInput(InputChannel):
 
 
 def last_bot_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """The bot's messages after the citizen's last message, as Rasa sent them."""
-    turn: List[Dict[str, Any]] = []
-    for event in reversed(events):
-        if event.get("event") == "user":
-            break
-        if event.get("event") == "bot":
-            turn.insert(0, {"text": event.get("text"), "buttons": (event.get("data") or {}).get("buttons") or []})
-    return turn
+    """The bot's latest turn as Rasa sent it (text and buttons), to say it again."""
+    return [{"text": event.get("text"), "buttons": (event.get("data") or {}).get("buttons") or []}
+            for event in latest_bot_turn(events)]

@@ -24,7 +24,7 @@ from sanic.response import HTTPResponse
 
 from vecina.channels import whatsapp_format as fmt
 from vecina.channels.inbound import Claimed
-from vecina.channels.media import MediaRejected, MediaStore, download
+from vecina.channels.media import MediaRejected, MediaStore, StoredMedia, download
 from vecina.channels.outbound import Outgoing, SendError, deliver
 from vecina.channels.payloads import citizen_text, offered_payloads
 from vecina.channels.webhook import (LOCATION_INTENT, MEDIA_INTENT, UNSUPPORTED_INTENT, Delivery, Parsed, Receipt,
@@ -350,14 +350,11 @@ class WhatsAppInput(WebhookChannel):
         return UNSUPPORTED_INTENT, {"unsupported": str(kind)[:20]}
 
     async def fetch_media(self, kind: str, media: Dict[str, Any]) -> Dict[str, Any]:
-        try:
+        async def fetch() -> StoredMedia:
             self.media.check(str(media.get("mime_type", "")))
             info = await self.api.media_info(str(media["id"]))
             declared = int(info["file_size"]) if info.get("file_size") is not None else None
-            stored = await self.media.save(kind, str(info.get("mime_type") or media.get("mime_type")),
-                                           self.api.download(str(info["url"])), declared)
-        except MediaRejected as rejection:
-            return {"kind": kind, "rejected": rejection.reason}
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise TransientError(f"media: {type(error).__name__}")
-        return stored.reference()
+            return await self.media.save(kind, str(info.get("mime_type") or media.get("mime_type")),
+                                         self.api.download(str(info["url"])), declared)
+
+        return await self.media.reference(kind, fetch)
