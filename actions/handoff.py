@@ -67,7 +67,11 @@ class ActionForwardToStaff(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         store = tickets()
         ticket = store.active(tracker.sender_id)
-        if ticket is None:  # closed in the console while the citizen was writing
+        if ticket is None:  # closed while the citizen was writing, and the news did not reach them
+            closed = store.get(int(tracker.get_slot(TICKET_SLOT) or 0))
+            team = knowledge_base().teams.get(closed.team) if closed else None
+            dispatcher.utter_message(response="utter_handoff_resumed",
+                                     team=team.name[language(tracker)] if team else "")
             return [SlotSet(TICKET_SLOT, None)]
         store.add_entry(ticket.id, "citizen", message_text(tracker)[:4000])
         return []
@@ -98,9 +102,10 @@ class ActionStaffReply(Action):
             return []
         team = knowledge_base().teams.get(ticket.team)
         lang = language(tracker)
-        dispatcher.utter_message(response="utter_staff_reply", text=text, staff=entity(tracker, "staff_name") or "",
+        # not `text=`: Rasa would send that instead of the filled-in response, without the heading
+        dispatcher.utter_message(response="utter_staff_reply", reply=text, staff=entity(tracker, "staff_name") or "",
                                  team=team.name[lang] if team else "")
-        return []
+        return [SlotSet(TICKET_SLOT, ticket.id)]  # a follow-up ticket: the citizen's answer goes to the person
 
 
 class ActionHandoffClosed(Action):

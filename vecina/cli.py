@@ -6,6 +6,7 @@ import argparse
 import hashlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -75,6 +76,57 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
     db.upgrade(settings.database_url)
     print("database schema up to date")
+    return 0
+
+
+def _team_ids(settings: Settings) -> set:
+    from vecina.kb.build import validate_dir
+
+    kb, _problems, _ = validate_dir(Path(settings.kb_dir))
+    return set(kb.teams) if kb else set()
+
+
+def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    """Staff console accounts. Passwords are read from the terminal (or one line of stdin with
+    --password-stdin), never from the command line, where `ps` and shell history would keep them."""
+    import getpass
+
+    from vecina import db
+    from vecina.services.staff import StaffDirectory, StaffError
+
+    db.upgrade(settings.database_url)
+    directory = StaffDirectory(settings.database_url)
+
+    def password() -> str:
+        if args.password_stdin:
+            return sys.stdin.readline().rstrip("\n")
+        first = getpass.getpass("password: ")
+        if first != getpass.getpass("again: "):
+            raise StaffError("the two passwords differ")
+        return first
+
+    try:
+        if args.users_command == "add":
+            known = _team_ids(settings)
+            unknown = sorted(set(args.team or ()) - known)
+            if unknown:
+                return _fail(f"unknown team(s) {', '.join(unknown)}: kb/teams.yml has {', '.join(sorted(known))}")
+            user = directory.add(args.username, args.name or args.username, args.role, password(), args.team or ())
+            print(f"user {user.username} added ({user.role}"
+                  f"{', teams: ' + ', '.join(user.teams) if user.teams else ', every team'})")
+        elif args.users_command == "password":
+            directory.set_password(args.username, password())
+            print(f"password of {args.username} changed; their sessions were ended")
+        elif args.users_command in ("disable", "enable"):
+            directory.set_active(args.username, args.users_command == "enable")
+            print(f"user {args.username} {args.users_command}d")
+        else:
+            for user in directory.users():
+                teams = ",".join(user.teams) or "*"
+                print(f"{user.username}\t{user.role}\t{teams}\t{'active' if user.active else 'disabled'}\t"
+                      f"{user.display_name}")
+    except StaffError as error:
+        return _fail(str(error))
     return 0
 
 
@@ -196,6 +248,7 @@ def server_commands(settings: Settings, model: Path) -> Dict[str, List[str]]:
         "actions": [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
         "rasa": [python, "-m", "vecina.rasa_server", "--model", str(model)],  # secrets stay off the command line
         "web": [python, "-m", "vecina.web", "--port", str(settings.web_port), "--host", settings.bind_host],
+        "console": [python, "-m", "vecina.console", "--port", str(settings.console_port), "--host", settings.bind_host],
     }
 
 
@@ -215,6 +268,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     for step in (cmd_kb_load, cmd_kb_lookups, cmd_train):
         if step(args, settings) != 0:
             return 1
+    if not settings.rasa_enable_api:
+        # The console replies through Rasa's HTTP API: on this machine it gets a secret of its own,
+        # made for this run and passed only in the environment of the processes started here.
+        secret = secrets.token_urlsafe(48)
+        os.environ.update({"VECINA_RASA_ENABLE_API": "true", "VECINA_RASA_JWT_SECRET": secret})
+        settings = settings.copy(update={"rasa_enable_api": True, "rasa_jwt_secret": secret})
     env = _rasa_env(settings)
     processes: Dict[str, subprocess.Popen] = {}
     for name, command in server_commands(settings, model_path(settings)).items():
@@ -224,6 +283,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
           f"  web chat      http://{host}:{settings.web_port}/\n"
           f"  Rasa server   http://{host}:{settings.rasa_port}/  (REST: /webhooks/rest/webhook)\n"
           f"  action server http://{host}:{settings.actions_port}/health\n"
+          f"  staff console http://{host}:{settings.console_port}/  (accounts: vecina users add NAME --role admin)\n"
           f"Press Ctrl-C to stop.\n", flush=True)
     stopping = False
 
@@ -315,8 +375,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kb-dir", help=argparse.SUPPRESS)
     run.set_defaults(function=cmd_run, force=False)
 
-    serve = commands.add_parser("serve", help="run one service in the foreground (rasa, actions or web)")
-    serve.add_argument("service", choices=("rasa", "actions", "web"))
+    users = commands.add_parser("users", help="staff console accounts").add_subparsers(dest="users_command",
+                                                                                      required=True)
+    add = users.add_parser("add", help="add a staff account (asks for the password)")
+    add.add_argument("username")
+    add.add_argument("--role", choices=("agent", "supervisor", "admin"), default="agent")
+    add.add_argument("--name", help="the name citizens see next to replies (default: the username)")
+    add.add_argument("--team", action="append", help="a team id from kb/teams.yml (repeat; default: every team)")
+    for name, help_text in (("password", "set a new password (ends the user's sessions)"),
+                            ("disable", "disable an account (ends its sessions)"), ("enable", "enable an account")):
+        users.add_parser(name, help=help_text).add_argument("username")
+    users.add_parser("list", help="list the accounts")
+    for sub in users.choices.values():
+        sub.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+        sub.set_defaults(function=cmd_users)
+
+    serve = commands.add_parser("serve", help="run one service in the foreground (rasa, actions, web or console)")
+    serve.add_argument("service", choices=("rasa", "actions", "web", "console"))
     serve.set_defaults(function=cmd_serve)
 
     commands.add_parser("rasa-env", help="print the environment Rasa needs").set_defaults(function=cmd_rasa_env)

@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     # without JWT authentication (HS256, a secret of at least 32 characters).
     rasa_enable_api: bool = Field(False, env="VECINA_RASA_ENABLE_API")
     rasa_jwt_secret: Optional[str] = Field(None, env="VECINA_RASA_JWT_SECRET")
+    # The staff console (docs/console.md). Cookies are Secure unless this is turned off for a
+    # closed network without TLS; browsers accept Secure cookies from http://127.0.0.1 too.
+    console_port: int = Field(8090, env="VECINA_CONSOLE_PORT")
+    console_secure_cookies: bool = Field(True, env="VECINA_CONSOLE_SECURE_COOKIES")
+    console_session_minutes: int = Field(30, env="VECINA_CONSOLE_SESSION_MINUTES", ge=5, le=24 * 60)
+    console_rasa_url: Optional[str] = Field(None, env="VECINA_CONSOLE_RASA_URL")
+    console_trusted_proxies: int = Field(0, env="VECINA_CONSOLE_TRUSTED_PROXIES", ge=0, le=5)
+    console_quiet_minutes: int = Field(30, env="VECINA_CONSOLE_QUIET_MINUTES", ge=1)
+    console_quiet_days: int = Field(7, env="VECINA_CONSOLE_QUIET_DAYS", ge=1, le=90)
     inbound_workers: int = Field(4, env="VECINA_INBOUND_WORKERS", ge=1, le=64)
     media_dir: Path = Field(ROOT / "var" / "media", env="VECINA_MEDIA_DIR")
     media_max_bytes: int = Field(16 * 1024 * 1024, env="VECINA_MEDIA_MAX_BYTES", ge=1024)
@@ -72,6 +81,11 @@ class Settings(BaseSettings):
     def action_endpoint_url(self) -> str:
         """Where Rasa reaches the action server: by default the local one, on its configured port."""
         return self.action_endpoint or f"http://127.0.0.1:{self.actions_port}/webhook"
+
+    @property
+    def rasa_api_url(self) -> str:
+        """Where the console reaches Rasa's HTTP API (by default the local server)."""
+        return self.console_rasa_url or f"http://127.0.0.1:{self.rasa_port}"
 
     @property
     def socket_url(self) -> str:

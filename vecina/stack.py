@@ -5,7 +5,6 @@ Used by the integration tests and by `vecina bench`; the processes end with thei
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -17,10 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
-from urllib.parse import quote
 
-import jwt
-
+from vecina.rasa_api import RasaApi, request_json
 from vecina.settings import ROOT, Settings
 
 
@@ -39,15 +36,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _request(url: str, body: Optional[dict] = None, token: Optional[str] = None, timeout: float = 60) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read().decode() or "null")
-
-
 @dataclass
 class Stack:
     rasa_url: str
@@ -58,31 +46,26 @@ class Stack:
     launchers: Dict[str, "Launcher"] = field(default_factory=dict)
 
     @property
-    def token(self) -> str:
+    def api(self) -> RasaApi:
         if not self.jwt_secret:
             raise RuntimeError("this stack was started without the HTTP API")
-        payload = {"user": {"username": "tests", "role": "admin"}, "exp": int(time.time()) + 300}
-        return jwt.encode(payload, self.jwt_secret, algorithm="HS256")
+        return RasaApi(self.rasa_url, self.jwt_secret, username="tests")
 
     def say(self, sender: str, text: str, metadata: Optional[dict] = None) -> List[Dict[str, Any]]:
         body: Dict[str, Any] = {"sender": sender, "message": text}
         if metadata:
             body["metadata"] = metadata
-        return _request(f"{self.rasa_url}/webhooks/rest/webhook", body)
+        return request_json(f"{self.rasa_url}/webhooks/rest/webhook", body)
 
     def parse(self, text: str) -> Dict[str, Any]:
-        """The NLU result for `text` (Rasa's /model/parse), without touching any conversation."""
-        return _request(f"{self.rasa_url}/model/parse", {"text": text}, token=self.token)
+        return self.api.parse(text)
 
     def tracker(self, sender: str) -> Dict[str, Any]:
-        return _request(f"{self.rasa_url}/conversations/{quote(sender, safe=':+')}/tracker", token=self.token)
+        return self.api.tracker(sender)
 
     def trigger(self, sender: str, intent: str, output_channel: str,
                 entities: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        """A proactive message: Rasa's trigger_intent endpoint, answered through `output_channel`."""
-        return _request(f"{self.rasa_url}/conversations/{quote(sender, safe=':+')}/trigger_intent"
-                        f"?output_channel={output_channel}", {"name": intent, "entities": entities or {}},
-                        token=self.token)
+        return self.api.trigger(sender, intent, output_channel, entities)
 
     def turn(self, sender: str, text: str, metadata: Optional[dict] = None) -> tuple:
         """Send one message; return (REST replies, response names of this turn, slots after it)."""

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from typing import Any, Optional
+
 import pytest
 
 from tests.fakes.meta import FakeMeta
@@ -68,3 +72,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory, meta: FakeMeta, telegram: Fa
     running = start_stack(workdir, model, {"VECINA_CATALAN_VARIETY": "va", **channels}, jwt_secret=JWT_SECRET)
     yield running
     running.stop()
+
+
+def start_chromium(profile: Path, phone_width: Optional[int] = None) -> Any:
+    """Headless Debian Chromium through chromedriver, with a fresh profile (optionally a phone screen)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromedriver = shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail("the browser tests need Debian's chromium and chromium-driver (.ci/run installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    if phone_width:  # a headless window cannot be narrower than 500 px: emulate the phone
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": {"width": phone_width, "height": 740,
+                                                                               "pixelRatio": 2}})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    driver.set_page_load_timeout(30)
+    return driver

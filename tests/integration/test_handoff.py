@@ -76,7 +76,7 @@ def test_a_staff_reply_reaches_the_citizens_whatsapp_and_closing_brings_the_bot_
     answer = "Hola, soy Ana. ¿En qué calle vive?"
     stack.trigger(conversation, "EXTERNAL_staff_reply", "whatsapp", {"staff_text": answer, "staff_name": "Ana"})
     replies = settled(meta, wa_id)[before:]
-    assert len(replies) == 1 and answer in replies[0]["text"]["body"] and "Ana" in replies[0]["text"]["body"]
+    assert len(replies) == 1 and replies[0]["text"]["body"] == f"Ana (Oficina de Atención a la Ciudadanía):\n{answer}"
 
     meta.deliver(webhook(stack), WHATSAPP_NUMBER, meta.message(wa_id, "text", {"body": "en la calle mayor 3"}))
     deadline = time.monotonic() + 30

@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,26 +25,35 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_run_starts_the_three_services_and_ctrl_c_stops_them(tmp_path: Path) -> None:
+def test_run_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> None:
     if not model_path(get_settings()).exists():
         pytest.fail("no trained model for the current data: run 'make train' (make test does)")
-    ports = {"rasa": free_port(), "actions": free_port(), "web": free_port()}
+    ports = {"rasa": free_port(), "actions": free_port(), "web": free_port(), "console": free_port()}
     env = dict(os.environ, VECINA_DATABASE_URL=f"sqlite:///{tmp_path / 'vecina.db'}",
                VECINA_TRACKER_URL=f"sqlite:///{tmp_path / 'tracker.db'}", VECINA_RASA_PORT=str(ports["rasa"]),
-               VECINA_ACTIONS_PORT=str(ports["actions"]), VECINA_WEB_PORT=str(ports["web"]), PYTHONPATH=str(ROOT))
-    env.pop("VECINA_ACTION_ENDPOINT_URL", None)  # derived from VECINA_ACTIONS_PORT
+               VECINA_ACTIONS_PORT=str(ports["actions"]), VECINA_WEB_PORT=str(ports["web"]),
+               VECINA_CONSOLE_PORT=str(ports["console"]), PYTHONPATH=str(ROOT))
+    for derived in ("VECINA_ACTION_ENDPOINT_URL", "VECINA_RASA_ENABLE_API", "VECINA_RASA_JWT_SECRET"):
+        env.pop(derived, None)  # the action endpoint from VECINA_ACTIONS_PORT; the API secret made for the run
     log = tmp_path / "run.log"
     process = subprocess.Popen([sys.executable, "-m", "vecina.cli", "run"], cwd=ROOT, env=env,
                                stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     try:
         wait_until_up(f"http://127.0.0.1:{ports['web']}/", process, log, 120)
         wait_until_up(f"http://127.0.0.1:{ports['actions']}/health", process, log, 120)
+        wait_until_up(f"http://127.0.0.1:{ports['console']}/health", process, log, 120)
         wait_until_up(f"http://127.0.0.1:{ports['rasa']}/", process, log, 300)
+        login = urllib.request.urlopen(f"http://127.0.0.1:{ports['console']}/inbox", timeout=10)
+        assert login.url.endswith("/login?next=/inbox") and b"password" in login.read()
+        with pytest.raises(urllib.error.HTTPError) as refused:  # the API is on, for the console, with a JWT only
+            urllib.request.urlopen(f"http://127.0.0.1:{ports['rasa']}/status", timeout=10)
+        assert refused.value.code == 401
         stack = Stack(f"http://127.0.0.1:{ports['rasa']}", f"http://127.0.0.1:{ports['actions']}", tmp_path)
         replies = stack.say("supervisor-test", "que documentos necesito para empadronarme?")
         assert any("DNI" in (reply.get("text") or "") for reply in replies), replies  # kb text via the actions
         printed = log.read_text()
         assert f"http://127.0.0.1:{ports['web']}/" in printed and "kb loaded" in printed
+        assert f"http://127.0.0.1:{ports['console']}/" in printed
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
     finally:

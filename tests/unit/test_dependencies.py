@@ -12,3 +12,30 @@ def test_rasa_validates_action_responses_with_a_cheap_meta_schema() -> None:
     from rasa.core.actions.action import RemoteAction
 
     assert validator_for(RemoteAction.action_response_format_spec()) is Draft7Validator
+
+
+def test_the_slim_image_pins_what_the_lock_pins() -> None:
+    """docker/requirements-actions.txt (action server, web page, console) must not drift from the lock."""
+    from vecina.settings import ROOT
+
+    def pins(name: str) -> dict:
+        lines = (ROOT / name).read_text().splitlines()
+        return {line.split("==")[0].lower(): line.split("==")[1] for line in lines if "==" in line}
+
+    locked = pins("requirements.lock")
+    assert {name: version for name, version in pins("docker/requirements-actions.txt").items()
+            if locked.get(name) != version} == {}
+
+
+def test_the_action_server_and_the_console_need_no_rasa() -> None:
+    """Both run on the slim rasa-sdk image (docker/actions.Dockerfile), which has no Rasa."""
+    import subprocess
+    import sys
+
+    from vecina.settings import ROOT
+
+    code = ("import sys, actions, vecina.console, vecina.web; "
+            "print(sorted(m for m in sys.modules if m == 'rasa' or m.startswith('rasa.')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import declarative_base
 
 Base = declarative_base()
@@ -162,6 +162,7 @@ class TicketEntry(Base):
     text = Column(Text, nullable=False)
     client_key = Column(String(64))
     created_at = Column(DateTime, nullable=False)
+    delivery = Column(String(10))  # staff replies: sending | sent | failed
 
 
 class AuditEntry(Base):
@@ -175,3 +176,58 @@ class AuditEntry(Base):
     action = Column(String(30), nullable=False)
     target = Column(String(200))
     detail = Column(JSON)
+
+
+class StaffUser(Base):
+    """A person who signs in to the staff console. `teams` empty: every team."""
+
+    __tablename__ = "staff_users"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    username = Column(String(60), nullable=False, unique=True)
+    display_name = Column(String(100), nullable=False)
+    role = Column(String(12), nullable=False)  # agent | supervisor | admin
+    teams = Column(JSON, nullable=False)
+    password_hash = Column(String(200), nullable=False)  # argon2id
+    active = Column(Boolean, nullable=False)
+    created_at = Column(DateTime, nullable=False)
+    password_changed_at = Column(DateTime, nullable=False)
+
+
+class StaffSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "staff_sessions"
+
+    token_hash = Column(String(64), primary_key=True)
+    user_id = Column(Integer, nullable=False, index=True)
+    csrf_token = Column(String(64), nullable=False)
+    created_at = Column(DateTime, nullable=False)
+    last_seen_at = Column(DateTime, nullable=False)
+    ended_at = Column(DateTime)
+
+
+class LoginAttempt(Base):
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_username_at", "username", "at"),
+                      Index("ix_login_attempts_remote_at", "remote", "at"))
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    username = Column(String(60), nullable=False)
+    remote = Column(String(64), nullable=False)
+    at = Column(DateTime, nullable=False)
+    succeeded = Column(Boolean, nullable=False)
+
+
+class Followup(Base):
+    """A quiet conversation (fallback or abandoned) that staff dealt with, for that quiet period."""
+
+    __tablename__ = "followups"
+    __table_args__ = (UniqueConstraint("conversation_id", "quiet_since", name="uq_followup_quiet_period"),)
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(200), nullable=False)
+    quiet_since = Column(DateTime, nullable=False)
+    handled_by = Column(String(60), nullable=False)
+    handled_at = Column(DateTime, nullable=False)
+    action = Column(String(20), nullable=False)  # dismissed | ticket

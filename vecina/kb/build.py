@@ -24,6 +24,7 @@ from vecina.kb.model import (
     CHANNELS,
     PARITIES,
     WEEKDAYS,
+    CannedReply,
     Centre,
     District,
     Document,
@@ -48,8 +49,10 @@ URL_PATTERN = re.compile(r"^https?://\S+$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 KB_FILES = ("municipality.yml", "districts.yml", "districts.geojson", "streets.yml", "centres.yml", "webchat.yml",
-            "teams.yml")
+            "teams.yml", "canned_replies.yml")
 INTENT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+CANNED_TITLE_MAX = 40
+CANNED_TEXT_MAX = 1000
 WEBCHAT_TEXTS = ("title", "intro", "input_label", "send", "language_label", "connecting", "offline", "you",
                  "assistant")
 
@@ -436,6 +439,34 @@ def build_teams(report: Reporter, node: Any) -> Tuple[Dict[str, Team], StaffTopi
     return teams, topics
 
 
+def _limited(fields: Fields, key: str, limit: int) -> Optional[Dict[str, str]]:
+    """A localised text whose every language is at most `limit` characters long."""
+    texts = fields.localized(key)
+    if texts is None:
+        return None
+    too_long = {language: len(text) for language, text in texts.items() if len(text) > limit}
+    for language, length in too_long.items():
+        fields.report.error(fields.node[key], language, f"{fields.where}: field '{key}' in '{language}' is "
+                            f"{length} characters long (at most {limit})")
+    return None if too_long else texts
+
+
+def build_canned_reply(report: Reporter, node: Any) -> Optional[CannedReply]:
+    fields = Fields(report, node, "canned reply", ("id", "teams", "title", "text"))
+    ident = fields.ident()
+    fields.where = f"canned reply '{ident}'"
+    title = _limited(fields, "title", CANNED_TITLE_MAX)
+    text = _limited(fields, "text", CANNED_TEXT_MAX)
+    teams = fields.strings("teams", required=False)
+    if ident is None or title is None or text is None:
+        return None
+    return CannedReply(ident, title, text, teams)
+
+
+def build_canned_replies(report: Reporter, node: Any) -> Dict[str, CannedReply]:
+    return _collect(report, node, "canned_replies", build_canned_reply, "canned_replies.yml")
+
+
 def build_procedure(report: Reporter, node: Any) -> Optional[Procedure]:
     fields = Fields(report, node, "procedure", (
         "id", "category", "popularity", "name", "synonyms", "summary", "requirements", "documents",
@@ -541,6 +572,16 @@ def check_references(report: Reporter, kb: KnowledgeBase, files: Dict[str, Any])
         if procedure not in kb.procedures:
             report.error(always, "procedures", f"always_to_staff: unknown procedure '{procedure}'")
 
+    report.at("canned_replies.yml")
+    reply_nodes = _index_nodes(files.get("canned_replies.yml"), "canned_replies")
+    for reply in kb.canned_replies.values():
+        node = reply_nodes.get(reply.id)
+        teams_node = node.get("teams") if isinstance(node, dict) else None
+        for index, team in enumerate(reply.teams):
+            if team not in kb.teams:
+                report.error(teams_node, index, f"canned reply '{reply.id}': unknown team '{team}' "
+                             f"(teams.yml has {', '.join(kb.teams) or 'none'})")
+
     report.at("districts.yml")
     district_nodes = _index_nodes(files.get("districts.yml"), "districts")
     for district in kb.districts.values():
@@ -645,10 +686,11 @@ def build(files: Dict[str, Any], report: Reporter) -> Optional[KnowledgeBase]:
         procedures[procedure.id] = procedure
     webchat = build_webchat(report.at("webchat.yml"), files.get("webchat.yml") or {})
     teams, always_to_staff = build_teams(report.at("teams.yml"), files.get("teams.yml") or {})
+    canned_replies = build_canned_replies(report.at("canned_replies.yml"), files.get("canned_replies.yml") or {})
     if municipality is None:
         return None
     kb = KnowledgeBase(municipality, districts, polygons, streets, centres, procedures, webchat, teams,
-                       always_to_staff)
+                       always_to_staff, canned_replies)
     check_references(report, kb, files)
     return kb
 

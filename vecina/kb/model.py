@@ -159,6 +159,16 @@ class StaffTopics:
 
 
 @dataclass
+class CannedReply:
+    """A ready-made reply staff can send from the console; `teams` empty means every team."""
+
+    id: str
+    title: Localized  # the button label
+    text: Localized  # the message, plain text
+    teams: List[str]
+
+
+@dataclass
 class KnowledgeBase:
     municipality: Municipality
     districts: Dict[str, District] = field(default_factory=dict)
@@ -169,3 +179,4 @@ class KnowledgeBase:
     webchat: Dict[str, Localized] = field(default_factory=dict)
     teams: Dict[str, Team] = field(default_factory=dict)
     always_to_staff: StaffTopics = field(default_factory=StaffTopics)
+    canned_replies: Dict[str, CannedReply] = field(default_factory=dict)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
+from typing import List, Optional
 from zoneinfo import ZoneInfo
 
-from vecina.kb.model import KnowledgeBase, Team
+from vecina.kb.model import CannedReply, KnowledgeBase, Team
 from vecina.services.hours import open_state
 
 
@@ -53,3 +53,8 @@ def availability(kb: KnowledgeBase, team: Team, now: datetime) -> Availability:
     if state.next_day is None or state.next_time is None:
         return Availability(False)
     return Availability(False, datetime.combine(state.next_day, state.next_time, tzinfo=now.tzinfo))
+
+
+def canned_replies_for(kb: KnowledgeBase, team_id: str) -> List[CannedReply]:
+    """The ready-made replies a team's staff can send, in the order of kb/canned_replies.yml."""
+    return [reply for reply in kb.canned_replies.values() if not reply.teams or team_id in reply.teams]

@@ -21,6 +21,7 @@ from vecina.db.models import AuditEntry, Ticket, TicketEntry
 OPEN, CLAIMED, CLOSED, CANCELLED = "open", "claimed", "closed", "cancelled"
 ACTIVE = (OPEN, CLAIMED)
 URGENT, HIGH, NORMAL = 1, 2, 3
+AUDITED_FIELDS = ("status", "outcome", "claimed_by")
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,12 @@ class TicketStore:
             return int(ahead) + 1
 
     def add_entry(self, ticket_id: int, kind: str, text: str, author: Optional[str] = None,
-                  client_key: Optional[str] = None) -> Tuple[int, bool]:
+                  client_key: Optional[str] = None, delivery: Optional[str] = None) -> Tuple[int, bool]:
         """(entry id, created); the same `client_key` twice gives the first entry back."""
         try:
             with session_scope(self.url) as session:
                 entry = TicketEntry(ticket_id=ticket_id, kind=kind, author=author, text=text, client_key=client_key,
-                                    created_at=self.clock())
+                                    created_at=self.clock(), delivery=delivery)
                 session.add(entry)
                 session.flush()
                 return entry.id, True
@@ -149,11 +150,28 @@ class TicketStore:
         with session_scope(self.url) as session:
             rows = session.execute(select(TicketEntry).where(TicketEntry.ticket_id == ticket_id)
                                    .order_by(TicketEntry.id)).scalars().all()
-            return [{"id": r.id, "kind": r.kind, "author": r.author, "text": r.text, "at": r.created_at}
-                    for r in rows]
+            return [{"id": r.id, "kind": r.kind, "author": r.author, "text": r.text, "at": r.created_at,
+                     "delivery": r.delivery} for r in rows]
+
+    def entry(self, entry_id: int) -> Optional[Dict[str, Any]]:
+        with session_scope(self.url) as session:
+            row = session.get(TicketEntry, entry_id)
+            return {"id": row.id, "ticket_id": row.ticket_id, "kind": row.kind, "author": row.author,
+                    "text": row.text, "at": row.created_at, "delivery": row.delivery} if row else None
+
+    def set_delivery(self, entry_id: int, delivery: str) -> None:
+        with session_scope(self.url) as session:
+            row = session.get(TicketEntry, entry_id)
+            if row is not None:
+                row.delivery = delivery
 
     def claim(self, ticket_id: int, staff: str) -> TicketView:
         return self._change(ticket_id, staff, "claim", (OPEN, CLAIMED), status=CLAIMED, claimed_by=staff,
+                            claimed_at=self.clock())
+
+    def assign(self, ticket_id: int, staff: str, to: str) -> TicketView:
+        """A supervisor gives the ticket to `to` (who then has it as if they had claimed it)."""
+        return self._change(ticket_id, staff, "assign", (OPEN, CLAIMED), status=CLAIMED, claimed_by=to,
                             claimed_at=self.clock())
 
     def close(self, ticket_id: int, staff: str, outcome: str) -> TicketView:
@@ -171,12 +189,15 @@ class TicketStore:
     def _change(self, ticket_id: int, actor: str, action: str, allowed: Tuple[str, ...], **values: Any) -> TicketView:
         with session_scope(self.url) as session:
             row = session.get(Ticket, ticket_id, with_for_update=True)
-            if row is None or row.status not in allowed:
-                raise TicketError(f"ticket {ticket_id} cannot be {action}ed now")
+            if row is None:
+                raise TicketError(f"there is no ticket {ticket_id}")
+            if row.status not in allowed:
+                raise TicketError(f"ticket {ticket_id} is {row.status}: '{action}' does not apply")
             for key, value in values.items():
                 setattr(row, key, value)
+            detail = {key: value for key, value in values.items() if key in AUDITED_FIELDS}
             session.add(AuditEntry(at=self.clock(), actor=actor, action=action, target=f"ticket:{ticket_id}",
-                                   detail={k: v for k, v in values.items() if k in ("status", "outcome")}))
+                                   detail=detail))
             session.flush()
             return TicketView.of(row)
 
