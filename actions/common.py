@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
 
+from vecina.channels.payloads import latest_bot_turn
 from vecina.content import ResponseTexts, response_texts
 from vecina.kb.model import KnowledgeBase
 from vecina.kb.store import KbReader
@@ -43,6 +44,14 @@ def entity(tracker: Tracker, name: Text) -> Optional[Text]:
 
 def message_text(tracker: Tracker) -> Text:
     return tracker.latest_message.get("text") or ""
+
+
+def responses_before_this_message(tracker: Tracker) -> List[Text]:
+    """The response names of the bot's turn the citizen is answering now."""
+    events = tracker.events
+    users = [index for index, event in enumerate(events) if event.get("event") == "user"]
+    turn = latest_bot_turn(events[:users[-1]]) if users else []
+    return [str((event.get("metadata") or {}).get("utter_action")) for event in turn]
 
 
 def municipality_variables(kb: KnowledgeBase, lang: str) -> Dict[str, Any]:

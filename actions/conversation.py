@@ -9,7 +9,8 @@ from rasa_sdk.events import ActionExecuted, EventType, FollowupAction, SessionSt
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
-from actions.common import entity, intent, knowledge_base, language, municipality_variables
+from actions.common import entity, intent, knowledge_base, language, municipality_variables, \
+    responses_before_this_message
 from vecina.nlu import LANGUAGE_DETECTION, MESSAGE_GUARD
 from vecina.services import language as languages
 from vecina.settings import get_settings
@@ -103,6 +104,24 @@ class ActionHandleFallback(Action):
             return [SlotSet("fallback_count", 0.0), listen]
         dispatcher.utter_message(response="utter_did_not_understand")
         return [SlotSet("fallback_count", float(count)), listen]
+
+
+class ActionAnswerYesNo(Action):
+    """A "sí" or "no" typed (or said) instead of tapping a button: after the offer of a person it
+    accepts or declines it; with no question pending the bot asks what else it can do."""
+
+    def name(self) -> Text:
+        return "action_answer_yes_no"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        if "utter_offer_human" in responses_before_this_message(tracker):
+            if intent(tracker) == "affirm":
+                return [FollowupAction("action_handoff")]
+            dispatcher.utter_message(response="utter_help_menu")
+            return []
+        dispatcher.utter_message(response="utter_anything_else")
+        return []
 
 
 class ActionChangeLanguage(Action):

@@ -15,7 +15,8 @@ from vecina.services.handoff import availability, local_now, team_for
 from vecina.services.tickets import HIGH, NORMAL, URGENT, NewTicket, TicketStore
 from vecina.settings import get_settings
 
-PRIORITIES = {"urgent_help": URGENT, "nlu_fallback": HIGH}
+PRIORITIES = {"urgent_help": URGENT, "nlu_fallback": HIGH, "misunderstood": HIGH}
+REASONS = {"affirm": "misunderstood"}  # a "yes" to the offer of a person after two misunderstandings
 SUMMARY_TURNS = 6
 
 
@@ -36,7 +37,8 @@ class ActionHandoff(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        kb, lang, reason = knowledge_base(), language(tracker), intent(tracker) or "human_handoff"
+        kb, lang = knowledge_base(), language(tracker)
+        reason = REASONS.get(intent(tracker) or "", intent(tracker) or "human_handoff")
         procedure = tracker.get_slot("procedure")
         team = team_for(kb, reason, procedure)
         channel = tracker.get_latest_input_channel() or "rest"

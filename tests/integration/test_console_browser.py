@@ -54,9 +54,15 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def eventually(check: Callable[[], Any], seconds: float = 30) -> Any:
+    """`check()` once it is true; a page still loading (its elements stale or missing) is not yet."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + seconds
     while True:
-        result = check()
+        try:
+            result = check()
+        except (NoSuchElementException, StaleElementReferenceException):
+            result = None
         if result or time.monotonic() > deadline:
             return result
         time.sleep(0.3)

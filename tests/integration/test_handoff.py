@@ -10,7 +10,7 @@ import pytest
 from tests.fakes.meta import FakeMeta
 from tests.integration.conftest import WHATSAPP_NUMBER
 from tests.integration.test_whatsapp_channel import new_citizen, settled, webhook
-from vecina.services.tickets import URGENT, TicketStore
+from vecina.services.tickets import HIGH, URGENT, TicketStore
 from vecina.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -49,6 +49,29 @@ def test_a_person_takes_over_and_the_citizen_can_cancel(stack: Stack, language: 
     assert tickets(stack).active(sender) is None and tickets(stack).get(ticket.id).status == "cancelled"
     _replies, names, _ = stack.turn(sender, "hola")
     assert "utter_greet" in names  # the bot is back
+
+
+NONSENSE = ("fjdksl qpwoei zmxn", "vbnrte yuiop lkjh")
+
+
+@pytest.mark.parametrize("yes", ["sí, por favor", "sí"])
+def test_a_typed_yes_to_the_offer_after_two_misunderstandings_reaches_a_person(stack: Stack, yes: str) -> None:
+    sender = stack.new_sender()
+    stack.turn(sender, NONSENSE[0])
+    _replies, names, _ = stack.turn(sender, NONSENSE[1])
+    assert names == ["utter_offer_human"]
+    _replies, names, slots = stack.turn(sender, yes)
+    assert HANDOFF_ANSWERS & set(names), names
+    ticket = tickets(stack).active(sender)
+    assert (ticket.reason, ticket.priority) == ("misunderstood", HIGH) and slots["handoff_ticket"] == ticket.id
+
+
+def test_a_typed_no_to_the_offer_shows_the_menu(stack: Stack) -> None:
+    sender = stack.new_sender()
+    for text in NONSENSE:
+        stack.turn(sender, text)
+    _replies, names, _ = stack.turn(sender, "no")
+    assert names == ["utter_help_menu"] and tickets(stack).active(sender) is None
 
 
 def test_urgent_help_gets_the_emergency_numbers_first_and_the_top_of_the_queue(stack: Stack) -> None:

@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.centres import (ActionAnswerMyCentre, ActionAskCentreDistrict, ActionCentreInfo,
                              ActionExtractCentreAddress, ValidateCentreSearchForm)
-from actions.conversation import (ActionChangeLanguage, ActionDetectLanguage, ActionHandleFallback,
+from actions.conversation import (ActionAnswerYesNo, ActionChangeLanguage, ActionDetectLanguage, ActionHandleFallback,
                                   ActionServiceUnavailable, ActionSessionStart, ActionUrgentContacts,
                                   ValidateSlotMappings)
 from actions.procedures import ActionAnswerProcedure, ActionListProcedures
@@ -208,3 +208,21 @@ async def test_features_not_yet_built_get_an_honest_answer(intent: str) -> None:
     message = dispatcher.messages[0]
     assert message["response"] == f"utter_{intent}_unavailable"
     assert message["phone"] and message["e_office_url"].startswith("https://")
+
+
+@pytest.mark.parametrize("asked, said, expected_response, expected_followup", [
+    ("utter_offer_human", "affirm", None, "action_handoff"),
+    ("utter_offer_human", "deny", "utter_help_menu", None),
+    ("utter_procedure_followup", "affirm", "utter_anything_else", None),
+    (None, "deny", "utter_anything_else", None),
+])
+async def test_a_typed_yes_or_no_answers_the_offer_of_a_person(asked, said: str, expected_response,
+                                                               expected_followup) -> None:
+    tracker = make_tracker("sí" if said == "affirm" else "no", said, slots={"language": "es"})
+    offer = [{"event": "bot", "text": "¿Quiere hablar con una persona?", "metadata": {"utter_action": asked}}]
+    tracker.events = [{"event": "user", "text": "qwerty"}, *(offer if asked else []),
+                      {"event": "action", "name": "action_listen"}, {"event": "user", "text": "sí"}]
+    dispatcher, events = await run(ActionAnswerYesNo(), tracker)
+    assert response_names(dispatcher) == ([expected_response] if expected_response else [])
+    assert [e.get("name") for e in events if e.get("event") == "followup"] == \
+        ([expected_followup] if expected_followup else [])

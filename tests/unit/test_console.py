@@ -174,10 +174,13 @@ def test_session_cookie_flags_and_logout_ends_the_session(console: Console) -> N
     assert console.desk.staff.session(token) is None
 
 
-def test_an_idle_session_expires(console: Console) -> None:
+def test_an_idle_session_expires_even_while_a_page_refreshes_itself(console: Console) -> None:
     client, _ = console.sign_in("ana")
-    console.clock.now += timedelta(minutes=31)
-    assert client.get("/inbox").status_code == 302
+    for _ in range(3):
+        console.clock.now += timedelta(minutes=10)
+        assert client.get("/inbox.json").status_code == 200
+    console.clock.now += timedelta(minutes=1)
+    assert client.get("/inbox.json").status_code == 401 and client.get("/inbox").status_code == 302
 
 
 def test_the_inbox_is_ordered_and_filtered_by_team(console: Console) -> None:

@@ -28,6 +28,7 @@ from vecina.settings import Settings
 
 logger = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = {"login", "static", "health"}  # everything else needs a session
+LIVE_ENDPOINTS = {"inbox_rows", "ticket_updates"}  # the pages' own refreshes: they keep no session alive
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 CHANNELS = ("whatsapp", "telegram", "twilio", "twilio_voice", "socketio", "rest")
@@ -60,7 +61,8 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
 
     @app.before_request
     def authenticate() -> Optional[Response]:
-        g.signed_in = desk.staff.session(request.cookies.get(session_cookie))
+        g.signed_in = desk.staff.session(request.cookies.get(session_cookie),
+                                         touch=request.endpoint not in LIVE_ENDPOINTS)
         if request.endpoint in PUBLIC_ENDPOINTS:
             return None
         if g.signed_in is None:

@@ -196,8 +196,9 @@ class StaffDirectory:
                                      last_seen_at=now))
         return token, csrf
 
-    def session(self, token: Optional[str]) -> Optional[SignedIn]:
-        """The signed-in user for a cookie token, if the session is live (and now seen again)."""
+    def session(self, token: Optional[str], touch: bool = True) -> Optional[SignedIn]:
+        """The signed-in user for a cookie token, if the session is live. `touch`: the person did
+        something, so the idle time starts again (a page refreshing itself is not activity)."""
         if not token:
             return None
         now = self.clock()
@@ -212,7 +213,8 @@ class StaffDirectory:
             if user is None or not user.active:
                 row.ended_at = now
                 return None
-            row.last_seen_at = now
+            if touch:
+                row.last_seen_at = now
             return SignedIn(StaffUser.of(user), row.csrf_token)
 
     def end_session(self, token: Optional[str]) -> None:
