@@ -34,7 +34,7 @@ EVENTS = sa.table(
 IS_EXTERNAL = "is_external"
 EXTERNAL_PREFIX = "EXTERNAL: "
 
-STAFF_REPLY = "utter_staff_reply"  # domain/responses/handoff.yml: "{staff} ({team}):\n{text}"
+STAFF_REPLY = "utter_staff_reply"  # domain/responses/handoff.yml: "{staff} ({team}):\n{reply}"
 FALLBACK_INTENT = "nlu_fallback"
 FALLBACK_RESPONSES = frozenset({"utter_did_not_understand", "utter_offer_human"})  # action_handle_fallback
 CLOSING_INTENTS = frozenset({"goodbye", "thank"})
