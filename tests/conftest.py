@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -67,6 +68,12 @@ def kb() -> KnowledgeBase:
     assert not problems, "\n".join(map(str, problems))
     assert knowledge is not None
     return knowledge
+
+
+@pytest.fixture(scope="session")
+def kb_source(kb: KnowledgeBase) -> Any:
+    """The kb behind the kb reader's interface (`current()`), without a database."""
+    return SimpleNamespace(current=lambda: kb)
 
 
 @pytest.fixture(scope="session")

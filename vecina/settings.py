@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     console_trusted_proxies: int = Field(0, env="VECINA_CONSOLE_TRUSTED_PROXIES", ge=0, le=5)
     console_quiet_minutes: int = Field(30, env="VECINA_CONSOLE_QUIET_MINUTES", ge=1)
     console_quiet_days: int = Field(7, env="VECINA_CONSOLE_QUIET_DAYS", ge=1, le=90)
+    # Appointments: our database unless a town hall's own system is set (docs/appointments-api.md)
+    appointments_url: Optional[str] = Field(None, env="VECINA_APPOINTMENTS_URL")
+    appointments_token: str = Field("", env="VECINA_APPOINTMENTS_TOKEN")
+    appointments_timeout: float = Field(8.0, env="VECINA_APPOINTMENTS_TIMEOUT", gt=0, le=60)
     inbound_workers: int = Field(4, env="VECINA_INBOUND_WORKERS", ge=1, le=64)
     media_dir: Path = Field(ROOT / "var" / "media", env="VECINA_MEDIA_DIR")
     media_max_bytes: int = Field(16 * 1024 * 1024, env="VECINA_MEDIA_MAX_BYTES", ge=1024)
@@ -109,6 +113,12 @@ class Settings(BaseSettings):
             raise ValueError("VECINA_RASA_ENABLE_API needs VECINA_RASA_JWT_SECRET: Rasa's HTTP API is never "
                              "enabled without authentication")
         return value or None
+
+    @validator("appointments_token", always=True)
+    def _appointments_token(cls, value: str, values: Dict[str, object]) -> str:
+        if values.get("appointments_url") and not value:
+            raise ValueError("VECINA_APPOINTMENTS_URL needs VECINA_APPOINTMENTS_TOKEN (docs/appointments-api.md)")
+        return value
 
     @validator("lock_store_url")
     def _lock_store(cls, value: Optional[str]) -> Optional[str]:

@@ -9,14 +9,14 @@ import urllib.error
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Dict, List, Optional, Protocol, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from vecina.db import session_scope
 from vecina.db.models import Followup
-from vecina.kb.model import KnowledgeBase
+from vecina.kb.store import KbSource
 from vecina.rasa_api import RasaApi
 from vecina.services.staff import StaffDirectory, StaffUser
 from vecina.services.tickets import CLAIMED, NORMAL, OPEN, NewTicket, TicketError, TicketStore, TicketView
@@ -49,12 +49,6 @@ class Refused(Exception):
         super().__init__(code)
         self.code = code
         self.who = who
-
-
-class KbSource(Protocol):
-    """The kb store's reader."""
-
-    def current(self) -> KnowledgeBase: ...
 
 
 @dataclass(frozen=True)

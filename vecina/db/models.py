@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import declarative_base
 
 Base = declarative_base()
@@ -231,3 +231,57 @@ class Followup(Base):
     handled_by = Column(String(60), nullable=False)
     handled_at = Column(DateTime, nullable=False)
     action = Column(String(20), nullable=False)  # dismissed | ticket
+
+
+HOLDS_SLOT = "status <> 'cancelled'"
+
+
+class Appointment(Base):
+    """A booked appointment. Times are the municipality's local wall-clock time. The partial unique
+    index makes booking atomic: one live appointment per office, service, time and desk."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        Index("uq_appointment_slot", "office", "service", "starts_at", "desk", unique=True,
+              sqlite_where=text(HOLDS_SLOT), postgresql_where=text(HOLDS_SLOT)),
+        Index("ix_appointment_citizen", "conversation_id", "starts_at"),
+        Index("ix_appointment_day", "starts_at", "status"),
+    )
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    office = Column(String(100), nullable=False)
+    service = Column(String(100), nullable=False)
+    starts_at = Column(DateTime, nullable=False)
+    ends_at = Column(DateTime, nullable=False)
+    desk = Column(Integer, nullable=False)
+    conversation_id = Column(String(200), nullable=False)
+    channel = Column(String(20), nullable=False)
+    language = Column(String(2), nullable=False)
+    phone = Column(String(32))
+    reason = Column(String(500))
+    status = Column(String(12), nullable=False)  # booked | confirmed | cancelled | attended | no_show
+    request_key = Column(String(100), unique=True)  # a retried booking request finds its appointment
+    created_at = Column(DateTime, nullable=False)
+    updated_at = Column(DateTime, nullable=False)
+    cancelled_at = Column(DateTime)
+
+
+class WaitingEntry(Base):
+    """A citizen who found no slot they could take, in the order they asked."""
+
+    __tablename__ = "waiting_list"
+    __table_args__ = (Index("ix_waiting_list_match", "office", "service", "status", "created_at"),)
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    office = Column(String(100), nullable=False)
+    service = Column(String(100), nullable=False)
+    conversation_id = Column(String(200), nullable=False)
+    channel = Column(String(20), nullable=False)
+    language = Column(String(2), nullable=False)
+    earliest = Column(Date, nullable=False)
+    latest = Column(Date)
+    part_of_day = Column(String(10))
+    status = Column(String(12), nullable=False)  # waiting | offered | booked | withdrawn
+    created_at = Column(DateTime, nullable=False)
+    offered_at = Column(DateTime)
+    offered_slot = Column(DateTime)

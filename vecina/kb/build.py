@@ -24,6 +24,9 @@ from vecina.kb.model import (
     CHANNELS,
     PARITIES,
     WEEKDAYS,
+    AppointmentOffice,
+    AppointmentService,
+    BookingRules,
     CannedReply,
     Centre,
     District,
@@ -49,7 +52,7 @@ URL_PATTERN = re.compile(r"^https?://\S+$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 KB_FILES = ("municipality.yml", "districts.yml", "districts.geojson", "streets.yml", "centres.yml", "webchat.yml",
-            "teams.yml", "canned_replies.yml")
+            "teams.yml", "canned_replies.yml", "appointments.yml")
 INTENT_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 CANNED_TITLE_MAX = 40
 CANNED_TEXT_MAX = 1000
@@ -467,6 +470,56 @@ def build_canned_replies(report: Reporter, node: Any) -> Dict[str, CannedReply]:
     return _collect(report, node, "canned_replies", build_canned_reply, "canned_replies.yml")
 
 
+def build_appointment_service(report: Reporter, node: Any) -> Optional[AppointmentService]:
+    fields = Fields(report, node, "appointment service", ("id", "name", "minutes", "procedure"))
+    ident = fields.ident()
+    fields.where = f"appointment service '{ident}'"
+    name = fields.localized("name")
+    minutes = fields.number("minutes", 5, 240, integer=True)
+    procedure = fields.text("procedure", required=False)
+    if ident is None or name is None or minutes is None:
+        return None
+    return AppointmentService(ident, name, int(minutes), procedure)
+
+
+def build_appointment_office(report: Reporter, node: Any) -> Optional[AppointmentOffice]:
+    fields = Fields(report, node, "appointment office", ("id", "centre", "hours", "exceptions", "open_on_holidays",
+                                                         "services"))
+    ident = fields.ident()
+    fields.where = f"appointment office '{ident}'"
+    centre = fields.text("centre")
+    hours = _hours(report, fields, f"appointment office '{ident}'")
+    desks: Dict[str, int] = {}
+    for item in fields.items("services"):
+        offered = Fields(report, item, f"appointment office '{ident}': service", ("service", "desks"))
+        service, count = offered.text("service"), offered.number("desks", 1, 50, integer=True)
+        if service in desks:
+            offered.error("service", f"service '{service}' is listed twice")
+        elif service is not None and count is not None:
+            desks[service] = int(count)
+    if ident is None or centre is None:
+        return None
+    return AppointmentOffice(ident, centre, hours, desks)
+
+
+def build_appointments(report: Reporter, node: Any) -> Tuple[Dict[str, AppointmentService],
+                                                              Dict[str, AppointmentOffice], BookingRules]:
+    services = _collect(report, node, "services", build_appointment_service, "appointments.yml",
+                        ("offices", "booking"))
+    offices = _collect(report, node, "offices", build_appointment_office, "appointments.yml",
+                       ("services", "booking"))
+    rules = BookingRules()
+    if isinstance(node, dict) and node.get("booking") is not None:
+        booking = Fields(report, node["booking"], "booking", ("horizon_days", "min_notice_minutes",
+                                                              "reminder_answer_minutes"))
+        limits = {"horizon_days": (1, 366), "min_notice_minutes": (0, 7 * 24 * 60),
+                  "reminder_answer_minutes": (10, 7 * 24 * 60)}
+        values = {key: booking.number(key, low, high, integer=True) if key in booking.node else None
+                  for key, (low, high) in limits.items()}
+        rules = BookingRules(**{key: int(value) for key, value in values.items() if value is not None})
+    return services, offices, rules
+
+
 def build_procedure(report: Reporter, node: Any) -> Optional[Procedure]:
     fields = Fields(report, node, "procedure", (
         "id", "category", "popularity", "name", "synonyms", "summary", "requirements", "documents",
@@ -582,6 +635,23 @@ def check_references(report: Reporter, kb: KnowledgeBase, files: Dict[str, Any])
                 report.error(teams_node, index, f"canned reply '{reply.id}': unknown team '{team}' "
                              f"(teams.yml has {', '.join(kb.teams) or 'none'})")
 
+    report.at("appointments.yml")
+    service_nodes = _index_nodes(files.get("appointments.yml"), "services")
+    for service in kb.appointment_services.values():
+        if service.procedure is not None and service.procedure not in kb.procedures:
+            report.error(service_nodes.get(service.id), "procedure",
+                         f"appointment service '{service.id}': unknown procedure '{service.procedure}'")
+    office_nodes = _index_nodes(files.get("appointments.yml"), "offices")
+    for office in kb.appointment_offices.values():
+        node = office_nodes.get(office.id) or {}
+        if office.centre not in kb.centres:
+            report.error(node, "centre", f"appointment office '{office.id}': unknown centre '{office.centre}'")
+        services_node = node.get("services") if isinstance(node, dict) else None
+        for index, service in enumerate(office.desks):
+            if service not in kb.appointment_services:
+                report.error(services_node, index, f"appointment office '{office.id}': unknown service '{service}' "
+                             f"(appointments.yml has {', '.join(kb.appointment_services) or 'none'})")
+
     report.at("districts.yml")
     district_nodes = _index_nodes(files.get("districts.yml"), "districts")
     for district in kb.districts.values():
@@ -687,10 +757,12 @@ def build(files: Dict[str, Any], report: Reporter) -> Optional[KnowledgeBase]:
     webchat = build_webchat(report.at("webchat.yml"), files.get("webchat.yml") or {})
     teams, always_to_staff = build_teams(report.at("teams.yml"), files.get("teams.yml") or {})
     canned_replies = build_canned_replies(report.at("canned_replies.yml"), files.get("canned_replies.yml") or {})
+    services, offices, booking = build_appointments(report.at("appointments.yml"),
+                                                    files.get("appointments.yml") or {})
     if municipality is None:
         return None
     kb = KnowledgeBase(municipality, districts, polygons, streets, centres, procedures, webchat, teams,
-                       always_to_staff, canned_replies)
+                       always_to_staff, canned_replies, services, offices, booking)
     check_references(report, kb, files)
     return kb
 

@@ -169,6 +169,33 @@ class CannedReply:
 
 
 @dataclass
+class AppointmentService:
+    """Something citizens can book: its name, length, and the procedure whose documents to bring."""
+
+    id: str
+    name: Localized
+    minutes: int
+    procedure: Optional[str] = None
+
+
+@dataclass
+class AppointmentOffice:
+    """A centre that gives appointments: when, and how many desks serve each service at once."""
+
+    id: str
+    centre: str
+    hours: OpeningHours
+    desks: Dict[str, int]  # service id -> desks
+
+
+@dataclass
+class BookingRules:
+    horizon_days: int = 45  # how far ahead citizens can book
+    min_notice_minutes: int = 120  # how close to the time they still can
+    reminder_answer_minutes: int = 1420  # how long a reminder's Confirm/Cancel buttons work
+
+
+@dataclass
 class KnowledgeBase:
     municipality: Municipality
     districts: Dict[str, District] = field(default_factory=dict)
@@ -180,3 +207,6 @@ class KnowledgeBase:
     teams: Dict[str, Team] = field(default_factory=dict)
     always_to_staff: StaffTopics = field(default_factory=StaffTopics)
     canned_replies: Dict[str, CannedReply] = field(default_factory=dict)
+    appointment_services: Dict[str, AppointmentService] = field(default_factory=dict)
+    appointment_offices: Dict[str, AppointmentOffice] = field(default_factory=dict)
+    booking: BookingRules = field(default_factory=BookingRules)

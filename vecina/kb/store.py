@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Protocol, Tuple
 
 from sqlalchemy import delete, select
 
@@ -54,6 +54,12 @@ def load(kb_dir: Path, url: str) -> LoadResult:
                         for p in kb.procedures.values())
         session.merge(KbMeta(key=VERSION_KEY, value=version, updated_at=datetime.now(timezone.utc)))
     return LoadResult(version, True, counts)
+
+
+class KbSource(Protocol):
+    """What services need of the kb: the current one (KbReader, or a fixed kb in tests)."""
+
+    def current(self) -> KnowledgeBase: ...
 
 
 class KbReader:
