@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -128,6 +129,24 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     except StaffError as error:
         return _fail(str(error))
     return 0
+
+
+def cmd_reminders_report(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina.services.reminders import report
+
+    figures = report(settings.database_url, args.start, args.end)
+    if args.json:
+        print(json.dumps(figures.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(figures.lines()))
+    return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a day as YYYY-MM-DD") from None
 
 
 def cmd_data_validate(args: argparse.Namespace, settings: Settings) -> int:
@@ -389,6 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in users.choices.values():
         sub.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
         sub.set_defaults(function=cmd_users)
+
+    reminders = commands.add_parser("reminders", help="appointment reminders").add_subparsers(
+        dest="reminders_command", required=True)
+    reminders_report = reminders.add_parser("report", help="reminder figures for the appointments of a period")
+    reminders_report.add_argument("--from", dest="start", type=_day, required=True, help="first day, YYYY-MM-DD")
+    reminders_report.add_argument("--to", dest="end", type=_day, required=True, help="last day, YYYY-MM-DD")
+    reminders_report.add_argument("--json", action="store_true", help="print JSON (for the dashboard)")
+    reminders_report.set_defaults(function=cmd_reminders_report)
 
     serve = commands.add_parser("serve", help="run one service in the foreground (rasa, actions, web or console)")
     serve.add_argument("service", choices=("rasa", "actions", "web", "console"))

@@ -285,3 +285,27 @@ class WaitingEntry(Base):
     created_at = Column(DateTime, nullable=False)
     offered_at = Column(DateTime)
     offered_slot = Column(DateTime)
+
+
+class Reminder(Base):
+    """The reminder of one appointment (at most one: a repeated run sends nothing new). Times are
+    local wall-clock time, like the appointments'."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_status", "status", "expires_at"),)
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    appointment_id = Column(Integer, nullable=False, unique=True)
+    conversation_id = Column(String(200), nullable=False)
+    channel = Column(String(20), nullable=False)
+    status = Column(String(12), nullable=False)  # pending | sent | delivered | read | failed | answered | expired
+    failure = Column(String(40))  # why it could not be sent or delivered (no_contact, provider code, ...)
+    created_at = Column(DateTime, nullable=False)
+    sent_at = Column(DateTime)
+    delivered_at = Column(DateTime)
+    read_at = Column(DateTime)
+    failed_at = Column(DateTime)
+    answer = Column(String(12))  # confirmed | cancelled
+    answered_at = Column(DateTime)
+    expires_at = Column(DateTime)  # answers after this get the polite "expired" reply
+    expired_at = Column(DateTime)
