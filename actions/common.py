@@ -17,12 +17,12 @@ DEFAULT_LANGUAGE = "es"
 
 
 @lru_cache(maxsize=1)
-def _reader() -> KbReader:
+def kb_reader() -> KbReader:
     return KbReader(get_settings().database_url)
 
 
 def knowledge_base() -> KnowledgeBase:
-    return _reader().current()
+    return kb_reader().current()
 
 
 def texts() -> ResponseTexts:

@@ -17,7 +17,6 @@ from vecina.settings import get_settings
 
 CARRIED_OVER = ("language", "handoff_ticket")  # an open ticket outlives the session
 UNAVAILABLE_RESPONSES = {
-    "appointment_book": "utter_appointment_book_unavailable",
     "appointment_cancel": "utter_appointment_cancel_unavailable",
     "appointment_change": "utter_appointment_change_unavailable",
     "appointment_list": "utter_appointment_list_unavailable",

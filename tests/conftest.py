@@ -92,10 +92,10 @@ def actions_env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
     monkeypatch.setenv("VECINA_DATABASE_URL", database_url)
     get_settings.cache_clear()
-    actions.common._reader.cache_clear()
+    actions.common.kb_reader.cache_clear()
     yield database_url
     get_settings.cache_clear()
-    actions.common._reader.cache_clear()
+    actions.common.kb_reader.cache_clear()
 
 
 def make_tracker(text: str = "", intent: Optional[str] = None, entities: Optional[List[Dict[str, Any]]] = None,

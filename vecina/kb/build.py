@@ -471,15 +471,16 @@ def build_canned_replies(report: Reporter, node: Any) -> Dict[str, CannedReply]:
 
 
 def build_appointment_service(report: Reporter, node: Any) -> Optional[AppointmentService]:
-    fields = Fields(report, node, "appointment service", ("id", "name", "minutes", "procedure"))
+    fields = Fields(report, node, "appointment service", ("id", "name", "synonyms", "minutes", "procedure"))
     ident = fields.ident()
     fields.where = f"appointment service '{ident}'"
     name = fields.localized("name")
+    synonyms = fields.localized_list("synonyms", required=False)
     minutes = fields.number("minutes", 5, 240, integer=True)
     procedure = fields.text("procedure", required=False)
     if ident is None or name is None or minutes is None:
         return None
-    return AppointmentService(ident, name, int(minutes), procedure)
+    return AppointmentService(ident, name, int(minutes), procedure, synonyms)
 
 
 def build_appointment_office(report: Reporter, node: Any) -> Optional[AppointmentOffice]:

@@ -176,6 +176,7 @@ class AppointmentService:
     name: Localized
     minutes: int
     procedure: Optional[str] = None
+    synonyms: LocalizedList = field(default_factory=dict)  # other ways citizens name it
 
 
 @dataclass

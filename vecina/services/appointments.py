@@ -10,8 +10,9 @@ decided by its conversation id, never by anything the citizen typed.
 from __future__ import annotations
 
 import abc
+import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Tuple
 
@@ -24,6 +25,7 @@ from vecina.kb.model import AppointmentOffice, AppointmentService, KnowledgeBase
 from vecina.kb.store import KbSource
 from vecina.services.dates import AFTERNOON, MORNING, DateRequest
 from vecina.services.hours import ranges_on
+from vecina.text import fold, names_in_text
 
 if TYPE_CHECKING:
     from vecina.settings import Settings
@@ -316,3 +318,32 @@ class WaitingList:
                     return WaitingView(row.id, row.office, row.service, row.conversation_id, row.channel,
                                        row.language)
         return None
+
+
+def service_named(kb: KnowledgeBase, text: str) -> Optional[str]:
+    """The service a citizen names in free text ("para empadronarme", "padró", "dependència"),
+    by its names and those of its procedure, in any of our languages."""
+    labels: dict = {}
+    for service in kb.appointment_services.values():
+        names = list(service.name.values()) + [s for words in service.synonyms.values() for s in words]
+        procedure = kb.procedures.get(service.procedure or "")
+        if procedure is not None:
+            names += list(procedure.name.values()) + [s for words in procedure.synonyms.values() for s in words]
+        for name in names:
+            labels[fold(name)] = service.id
+    found = sorted(names_in_text(fold(text), labels), key=lambda item: (-item[1], -len(item[0])))
+    return labels[found[0][0]] if found else None
+
+
+def encode_when(wanted: DateRequest) -> str:
+    """A DateRequest as a slot value (JSON), and back with decode_when."""
+    return json.dumps({key: value.isoformat() if isinstance(value, date) else value
+                       for key, value in asdict(wanted).items() if value not in (None, False)})
+
+
+def decode_when(value: Optional[str]) -> Optional[DateRequest]:
+    if not value:
+        return None
+    data = json.loads(value)
+    return DateRequest(**{key: date.fromisoformat(item) if key in ("day", "start", "end") else item
+                          for key, item in data.items()})

@@ -1,0 +1,297 @@
+"""Booking an appointment: the form's questions, reading the answers, and the booking itself."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import buttons, entity, intent, kb_reader, knowledge_base, language, message_text, texts
+from vecina.kb.model import KnowledgeBase
+from vecina.services.appointments import (AppointmentBackend, BackendUnavailable, Citizen, Slot, SlotTaken,
+                                          appointment_backend, day_refusal, decode_when, encode_when, service_named)
+from vecina.services.centres import CentreDirectory
+from vecina.services.dates import DateRequest, understand_date
+from vecina.services.handoff import local_now
+from vecina.services.procedures import bullet_list
+from vecina.settings import get_settings
+
+FORM = "appointment_book_form"
+FORM_SLOTS = ("appointment_service", "appointment_office", "appointment_when", "appointment_slot",
+              "appointment_confirmed", "appointment_offered", "appointment_problem")
+FIRST_AVAILABLE, CHANGE_DAY = "first", "change"
+YES, NO, STOPPED = "yes", "no", "stopped"  # STOPPED: the form already said why it cannot go on
+DAY_REFUSALS = {"past": "utter_appointment_day_past", "closed": "utter_appointment_day_closed",
+                "too_far": "utter_appointment_day_too_far"}
+CLOCK_TIME = re.compile(r"\b(\d{1,2})(?:[:.h](\d{2}))?\b")
+PHONE = re.compile(r":(\+\d{6,15})$")
+
+
+def backend() -> AppointmentBackend:
+    return appointment_backend(get_settings(), kb_reader())
+
+
+def now(kb: KnowledgeBase) -> datetime:
+    return local_now(kb).replace(tzinfo=None)
+
+
+def payload(**values: str) -> str:
+    inner = ",".join(f'"{key}":"{value}"' for key, value in values.items())
+    return f"/appointment_book{{{inner}}}"
+
+
+def slot_variables(kb: KnowledgeBase, slot: Slot, lang: str) -> Dict[str, str]:
+    office = kb.appointment_offices[slot.office]
+    centre = kb.centres[office.centre]
+    return {"service": kb.appointment_services[slot.service].name[lang], "office": centre.name[lang],
+            "address": centre.address, "weekday": texts().weekday_names(lang)[slot.starts_at.weekday()],
+            "date": f"{slot.starts_at:%d/%m}", "time": f"{slot.starts_at:%H:%M}"}
+
+
+def chosen_slot(tracker: Tracker) -> Optional[Slot]:
+    value = tracker.get_slot("appointment_slot")
+    if not value:
+        return None
+    kb = knowledge_base()
+    starts = datetime.fromisoformat(value)
+    service = kb.appointment_services[tracker.get_slot("appointment_service")]
+    return Slot(tracker.get_slot("appointment_office"), service.id, starts, starts + timedelta(minutes=service.minutes))
+
+
+def office_phone(kb: KnowledgeBase, office_id: Optional[str]) -> str:
+    office = kb.appointment_offices.get(office_id or "")
+    return kb.centres[office.centre].phone if office else kb.municipality.phone
+
+
+def stop_form() -> List[EventType]:
+    """End the form after saying why; action_book_appointment then only tidies up."""
+    return [SlotSet("appointment_confirmed", STOPPED), SlotSet("requested_slot", None), ActiveLoop(None)]
+
+
+def read_answer(tracker: Tracker) -> Dict[Text, Any]:
+    """What the latest message gives the booking form: a button's entity, or typed text for the
+    slot being asked. Problems (a past day, an unknown time) go to `appointment_problem`."""
+    kb, text = knowledge_base(), message_text(tracker)
+    asked = tracker.get_slot("requested_slot")
+    typed = not text.startswith("/")
+    found: Dict[Text, Any] = {"appointment_problem": None}
+    service = entity(tracker, "appointment_service")
+    if service not in kb.appointment_services and asked == "appointment_service" and typed:
+        service = service_named(kb, text)
+    if service in kb.appointment_services:
+        found["appointment_service"] = service
+    service = found.get("appointment_service") or tracker.get_slot("appointment_service")
+    offices = [o.id for o in kb.appointment_offices.values() if service in o.desks]
+    office = entity(tracker, "appointment_office")
+    if office not in offices and asked == "appointment_office" and typed:
+        centre = CentreDirectory(kb).find_centre(None, text)
+        office = next((o for o in offices if centre and kb.appointment_offices[o].centre == centre.id), None)
+    if office not in offices and len(offices) == 1:
+        office = offices[0]
+    if office in offices:
+        found["appointment_office"] = office
+    when = entity(tracker, "appointment_when")
+    if when == FIRST_AVAILABLE:
+        found["appointment_when"] = encode_when(DateRequest(first_available=True))
+    elif asked == "appointment_when" and typed:
+        found.update(_read_day(kb, tracker, text))
+    if asked == "appointment_slot":
+        found.update(_read_time(tracker, text))
+    if asked == "appointment_confirmed":
+        if when == CHANGE_DAY:
+            found.update(appointment_when=None, appointment_slot=None)
+        elif intent(tracker) in ("affirm", "deny"):
+            found["appointment_confirmed"] = YES if intent(tracker) == "affirm" else NO
+    return found
+
+
+def _read_day(kb: KnowledgeBase, tracker: Tracker, text: str) -> Dict[Text, Any]:
+    today = now(kb).date()
+    wanted = understand_date(text, today)
+    if wanted is None:
+        return {"appointment_problem": "day_not_understood"}
+    office = tracker.get_slot("appointment_office")
+    refusal = day_refusal(kb, office, wanted, today) if office else None
+    if refusal:
+        return {"appointment_problem": f"{refusal}:{wanted.day:%d/%m}"}
+    return {"appointment_when": encode_when(wanted)}
+
+
+def _read_time(tracker: Tracker, text: str) -> Dict[Text, Any]:
+    offered: List[str] = tracker.get_slot("appointment_offered") or []
+    chosen = entity(tracker, "appointment_slot")
+    if chosen in offered:
+        return {"appointment_slot": chosen}
+    stripped = text.strip().rstrip(".")
+    if stripped.isdigit() and 1 <= int(stripped) <= len(offered):
+        return {"appointment_slot": offered[int(stripped) - 1]}
+    for match in CLOCK_TIME.finditer(text):
+        wanted = f"{int(match.group(1)):02d}:{match.group(2) or '00'}"
+        hit = next((start for start in offered if start[11:16] == wanted), None)
+        if hit:
+            return {"appointment_slot": hit}
+    return {"appointment_problem": "slot_not_understood"}
+
+
+class ValidateAppointmentBookForm(Action):
+    """A plain action, like the centre search's: it reports every slot the answer gives."""
+
+    def name(self) -> Text:
+        return "validate_appointment_book_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        return [SlotSet(slot, value) for slot, value in read_answer(tracker).items()]
+
+
+class ActionAskAppointmentService(Action):
+    def name(self) -> Text:
+        return "action_ask_appointment_service"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb, lang = knowledge_base(), language(tracker)
+        choices = [(s.name[lang], payload(appointment_service=s.id)) for s in kb.appointment_services.values()]
+        dispatcher.utter_message(response="utter_ask_appointment_service", buttons=buttons(choices))
+        return []
+
+
+class ActionAskAppointmentOffice(Action):
+    """The offices that offer the service; the citizen's own centre first, when known."""
+
+    def name(self) -> Text:
+        return "action_ask_appointment_office"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb, lang = knowledge_base(), language(tracker)
+        service = tracker.get_slot("appointment_service")
+        district = kb.districts.get(tracker.get_slot("centre_district") or "")
+        mine = district.centre if district else None
+        offices = sorted((o for o in kb.appointment_offices.values() if service in o.desks),
+                         key=lambda o: o.centre != mine)
+        choices = []
+        for office in offices:
+            label = kb.centres[office.centre].name[lang]
+            if office.centre == mine:
+                label = texts().text("utter_text_your_centre", lang).format(office=label)
+            choices.append((label, payload(appointment_office=office.id)))
+        dispatcher.utter_message(response="utter_ask_appointment_office", buttons=buttons(choices))
+        return []
+
+
+class ActionAskAppointmentWhen(Action):
+    def name(self) -> Text:
+        return "action_ask_appointment_when"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb, lang = knowledge_base(), language(tracker)
+        problem = tracker.get_slot("appointment_problem") or ""
+        kind, _, day = problem.partition(":")
+        office = kb.appointment_offices.get(tracker.get_slot("appointment_office") or "")
+        first = buttons([(texts().text("utter_text_first_available", lang), payload(appointment_when=FIRST_AVAILABLE))])
+        if kind == "day_not_understood":
+            dispatcher.utter_message(response="utter_appointment_day_not_understood", buttons=first)
+        elif kind in DAY_REFUSALS:
+            dispatcher.utter_message(response=DAY_REFUSALS[kind], day=day,
+                                     office=kb.centres[office.centre].name[lang] if office else "",
+                                     days=kb.booking.horizon_days, buttons=first)
+        else:
+            dispatcher.utter_message(response="utter_ask_appointment_when", buttons=first)
+        return []
+
+
+class ActionAskAppointmentSlot(Action):
+    """Up to three free times for the day asked (or the first ones after it, saying so)."""
+
+    def name(self) -> Text:
+        return "action_ask_appointment_slot"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb, lang = knowledge_base(), language(tracker)
+        office, service = tracker.get_slot("appointment_office"), tracker.get_slot("appointment_service")
+        wanted = decode_when(tracker.get_slot("appointment_when"))
+        if tracker.get_slot("appointment_problem") == "slot_not_understood":
+            dispatcher.utter_message(response="utter_appointment_slot_not_understood")
+        try:
+            agenda = backend()
+            slots = agenda.free_slots(office, service, wanted, now(kb))
+            response = "utter_ask_appointment_slot"
+            if not slots and wanted is not None and (wanted.day or wanted.start):
+                slots = agenda.free_slots(office, service, DateRequest(start=wanted.day or wanted.start), now(kb))
+                response = "utter_appointment_day_full"
+        except BackendUnavailable:
+            dispatcher.utter_message(response="utter_appointment_unavailable", phone=office_phone(kb, office))
+            return stop_form()
+        if not slots:
+            centre = kb.centres[kb.appointment_offices[office].centre]
+            dispatcher.utter_message(response="utter_appointment_no_slots", office=centre.name[lang],
+                                     phone=centre.phone)
+            return stop_form()
+        names = texts().weekday_names(lang)
+        choices = [(f"{names[s.starts_at.weekday()]} {s.starts_at:%d/%m %H:%M}",
+                    payload(appointment_slot=s.starts_at.isoformat(timespec="minutes"))) for s in slots]
+        day = f"{wanted.day:%d/%m}" if wanted is not None and wanted.day else ""
+        dispatcher.utter_message(response=response, day=day, buttons=buttons(choices))
+        return [SlotSet("appointment_offered", [s.starts_at.isoformat(timespec="minutes") for s in slots])]
+
+
+class ActionAskAppointmentConfirmed(Action):
+    def name(self) -> Text:
+        return "action_ask_appointment_confirmed"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb, lang = knowledge_base(), language(tracker)
+        slot = chosen_slot(tracker)
+        choices = [(texts().text("utter_text_book_yes", lang), "/affirm"),
+                   (texts().text("utter_text_change_day", lang), payload(appointment_when=CHANGE_DAY)),
+                   (texts().text("utter_text_book_no", lang), "/deny")]
+        dispatcher.utter_message(response="utter_ask_appointment_confirmed", buttons=buttons(choices),
+                                 **slot_variables(kb, slot, lang))
+        return []
+
+
+class ActionBookAppointment(Action):
+    """After the form: book, or say honestly why not. A slot taken meanwhile asks again."""
+
+    def name(self) -> Text:
+        return "action_book_appointment"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb, lang = knowledge_base(), language(tracker)
+        done = [SlotSet(slot, None) for slot in FORM_SLOTS]
+        slot, answer = chosen_slot(tracker), tracker.get_slot("appointment_confirmed")
+        if answer == STOPPED:
+            return done
+        if answer != YES or slot is None:
+            dispatcher.utter_message(response="utter_appointment_not_booked")
+            return done
+        phone = PHONE.search(tracker.sender_id)
+        citizen = Citizen(tracker.sender_id, tracker.get_latest_input_channel() or "rest", lang,
+                          phone.group(1) if phone else None)
+        key = f"{tracker.sender_id}:{tracker.latest_message.get('message_id') or slot.starts_at.isoformat()}"
+        try:
+            booked = backend().book(slot, citizen, None, key[:100], now(kb))
+        except SlotTaken:
+            dispatcher.utter_message(response="utter_appointment_slot_taken")
+            return [SlotSet("appointment_slot", None), SlotSet("appointment_confirmed", None),
+                    SlotSet("appointment_when", encode_when(DateRequest(start=slot.starts_at.date()))),
+                    FollowupAction(FORM)]
+        except BackendUnavailable as failure:
+            response = "utter_appointment_unconfirmed" if failure.uncertain else "utter_appointment_unavailable"
+            dispatcher.utter_message(response=response, phone=office_phone(kb, slot.office))
+            return done
+        dispatcher.utter_message(response="utter_appointment_booked", **slot_variables(kb, booked.slot, lang))
+        procedure = kb.procedures.get(kb.appointment_services[booked.service].procedure or "")
+        if procedure is not None:
+            documents = [d.name[lang] + (f" ({d.note[lang]})" if d.note else "") for d in procedure.documents]
+            dispatcher.utter_message(response="utter_appointment_documents", documents=bullet_list(documents))
+        return done

@@ -1,0 +1,120 @@
+"""Booking an appointment through the real servers over REST, in es, ca and va: service, office,
+a day written in the citizen's words, a time, confirmation; the appointment is in the database."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Dict, List, Tuple
+
+import pytest
+from sqlalchemy import select
+
+from vecina import db
+from vecina.db.models import Appointment
+from vecina.kb.model import KnowledgeBase
+from vecina.services.appointments import Citizen, DatabaseBackend, Slot
+from vecina.services.handoff import local_now
+from vecina.services.hours import ranges_on
+from vecina.stack import Stack
+
+pytestmark = pytest.mark.integration
+WEEKDAYS = {"es": ["lunes", "martes", "miércoles", "jueves", "viernes"],
+            "ca": ["dilluns", "dimarts", "dimecres", "dijous", "divendres"],
+            "va": ["dilluns", "dimarts", "dimecres", "dijous", "divendres"]}
+MORNING = {"es": "el {day} que viene por la mañana", "ca": "{day} que ve al matí", "va": "{day} que ve de matí"}
+YES = {"es": "sí", "ca": "sí, si us plau", "va": "sí, per favor"}
+
+
+def database(stack: Stack) -> str:
+    return f"sqlite:///{stack.workdir / 'vecina.db'}"
+
+
+def open_day(kb: KnowledgeBase, office: str) -> date:
+    """The next weekday (2 to 7 days ahead) on which `office` gives appointments."""
+    today = local_now(kb).date()
+    for ahead in range(2, 8):
+        day = today + timedelta(days=ahead)
+        if day.weekday() < 5 and ranges_on(kb.appointment_offices[office].hours, day, kb.municipality.holidays):
+            return day
+    raise AssertionError("no open weekday next week")
+
+
+def buttons(replies: List[Dict]) -> List[Tuple[str, str]]:
+    return [(b["title"], b["payload"]) for r in replies for b in r.get("buttons") or []]
+
+
+def start(stack: Stack, language: str) -> str:
+    sender = stack.new_sender()
+    if language == "ca":  # the stack speaks Valencian to Catalan speakers unless asked
+        stack.turn(sender, "bon dia, em pots parlar en català?")
+    ask = {"es": "quiero pedir cita previa", "ca": "vull demanar cita prèvia", "va": "vull demanar cita prèvia"}
+    _replies, names, slots = stack.turn(sender, ask[language])
+    assert names[-1] == "utter_ask_appointment_service" and slots["language"] == language, (names, slots)
+    return sender
+
+
+@pytest.mark.parametrize("language", ["es", "ca", "va"])
+def test_booking_an_appointment_end_to_end(stack: Stack, kb: KnowledgeBase, language: str) -> None:
+    sender = start(stack, language)
+    replies, names, _ = stack.turn(sender, '/appointment_book{"appointment_service":"census"}')
+    assert names == ["utter_ask_appointment_office"]
+    assert [p for _t, p in buttons(replies)] == ['/appointment_book{"appointment_office":"oac-ajuntament"}',
+                                                 '/appointment_book{"appointment_office":"oac-platja"}']
+    _replies, names, _ = stack.turn(sender, '/appointment_book{"appointment_office":"oac-ajuntament"}')
+    assert names == ["utter_ask_appointment_when"]
+
+    day = open_day(kb, "oac-ajuntament")
+    replies, names, slots = stack.turn(sender, MORNING[language].format(day=WEEKDAYS[language][day.weekday()]))
+    assert names == ["utter_ask_appointment_slot"], names
+    offered = buttons(replies)
+    assert 1 <= len(offered) <= 3 and all(p.startswith('/appointment_book{"appointment_slot":"') for _t, p in offered)
+    assert all(s.startswith(day.isoformat()) and s[11:13] < "14" for s in slots["appointment_offered"])
+
+    replies, names, _ = stack.turn(sender, offered[0][1])
+    assert names == ["utter_ask_appointment_confirmed"]
+    chosen = datetime.fromisoformat(slots["appointment_offered"][0])
+    assert f"{chosen:%d/%m}" in replies[0]["text"] and f"{chosen:%H:%M}" in replies[0]["text"]
+
+    _replies, names, slots = stack.turn(sender, YES[language])
+    assert names == ["utter_appointment_booked", "utter_appointment_documents"], names
+    assert slots["appointment_slot"] is None and slots["requested_slot"] is None
+    with db.session_scope(database(stack)) as session:
+        booked = session.execute(select(Appointment).where(Appointment.conversation_id == sender)).scalars().all()
+        assert [(a.office, a.service, a.starts_at, a.language, a.status) for a in booked] == [
+            ("oac-ajuntament", "census", chosen, language, "booked")]
+
+
+def test_past_and_closed_days_and_unclear_answers_are_explained(stack: Stack, kb: KnowledgeBase) -> None:
+    sender = start(stack, "es")
+    stack.turn(sender, '/appointment_book{"appointment_service":"register"}')
+    stack.turn(sender, '/appointment_book{"appointment_office":"oac-platja"}')
+    _replies, names, _ = stack.turn(sender, "ayer")
+    assert names == ["utter_appointment_day_past"]
+    saturday = local_now(kb).date() + timedelta(days=(5 - local_now(kb).weekday()) % 7 or 7)
+    _replies, names, _ = stack.turn(sender, f"el {saturday:%d/%m}")
+    assert names == ["utter_appointment_day_closed"]
+    _replies, names, _ = stack.turn(sender, "pues no sé")
+    assert names == ["utter_appointment_day_not_understood"]
+    replies, names, _ = stack.turn(sender, '/appointment_book{"appointment_when":"first"}')
+    assert names == ["utter_ask_appointment_slot"] and buttons(replies)
+
+
+def test_a_slot_taken_meanwhile_offers_others_and_nothing_is_lost(stack: Stack, kb: KnowledgeBase,
+                                                                  kb_source) -> None:  # type: ignore[no-untyped-def]
+    sender = start(stack, "es")
+    stack.turn(sender, '/appointment_book{"appointment_service":"dependency-assessment"}')
+    replies, names, _ = stack.turn(sender, "en el centro de El Grau")  # typed, not pressed
+    assert names == ["utter_ask_appointment_when"], names
+    replies, _names, slots = stack.turn(sender, '/appointment_book{"appointment_when":"first"}')
+    first = slots["appointment_offered"][0]
+    stack.turn(sender, buttons(replies)[0][1])
+    starts = datetime.fromisoformat(first)
+    DatabaseBackend(database(stack), kb_source).book(  # someone else, faster
+        Slot("css-el-grau", "dependency-assessment", starts, starts + timedelta(minutes=45)),
+        Citizen("web:faster", "socketio", "es"), None, "faster", local_now(kb).replace(tzinfo=None))
+    replies, names, slots = stack.turn(sender, "sí")
+    assert names == ["utter_appointment_slot_taken", "utter_ask_appointment_slot"], names
+    assert first not in slots["appointment_offered"]
+    stack.turn(sender, buttons(replies)[0][1])
+    _replies, names, _ = stack.turn(sender, "sí")
+    assert names[0] == "utter_appointment_booked"
