@@ -1,4 +1,5 @@
-"""Booking an appointment: the form's questions, reading the answers, and the booking itself."""
+"""Appointments: the booking form's questions, reading the answers, the booking itself; the
+citizen's list, and cancelling."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import buttons, entity, intent, kb_reader, knowledge_base, language, message_text, texts
 from vecina.kb.model import KnowledgeBase
-from vecina.services.appointments import (AppointmentBackend, BackendUnavailable, Citizen, Slot, SlotTaken,
-                                          appointment_backend, day_refusal, decode_when, encode_when, service_named)
+from vecina.services.appointments import (AppointmentBackend, BackendUnavailable, Citizen, NotFound, Slot,
+                                          SlotTaken, WaitingList, appointment_backend, day_refusal, decode_when, encode_when, service_named)
 from vecina.services.centres import CentreDirectory
 from vecina.services.dates import DateRequest, understand_date
 from vecina.services.handoff import local_now
@@ -295,3 +296,81 @@ class ActionBookAppointment(Action):
             documents = [d.name[lang] + (f" ({d.note[lang]})" if d.note else "") for d in procedure.documents]
             dispatcher.utter_message(response="utter_appointment_documents", documents=bullet_list(documents))
         return done
+
+
+def cancel_payload(appointment_id: int, confirmed: bool = False) -> str:
+    extra = ',"cancel_confirmed":"yes"' if confirmed else ""
+    return f'/appointment_cancel{{"appointment_id":"{appointment_id}"{extra}}}'
+
+
+class ActionListAppointments(Action):
+    """The citizen's upcoming appointments (found by their verified sender), each with a way to cancel it."""
+
+    def name(self) -> Text:
+        return "action_list_appointments"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb, lang = knowledge_base(), language(tracker)
+        try:
+            upcoming = backend().upcoming(tracker.sender_id, now(kb))
+        except BackendUnavailable:
+            dispatcher.utter_message(response="utter_appointment_unavailable", phone=kb.municipality.phone)
+            return []
+        if not upcoming:
+            dispatcher.utter_message(response="utter_appointment_list_none", buttons=buttons(
+                [(texts().text("utter_text_book_one", lang), "/appointment_book")]))
+            return []
+        for appointment in upcoming:
+            dispatcher.utter_message(response="utter_appointment_list_item", buttons=buttons(
+                [(texts().text("utter_text_cancel_this", lang), cancel_payload(appointment.id))]),
+                **slot_variables(kb, appointment.slot, lang))
+        return []
+
+
+class ActionCancelAppointment(Action):
+    """Which appointment (buttons when there are several), a confirmation, then the cancellation,
+    which frees the slot for the waiting list."""
+
+    def name(self) -> Text:
+        return "action_cancel_appointment"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb, lang = knowledge_base(), language(tracker)
+        agenda = backend()
+        typed_yes = intent(tracker) == "affirm"
+        wanted = entity(tracker, "appointment_id") or (typed_yes and tracker.get_slot("appointment_to_cancel")) or ""
+        confirmed = entity(tracker, "cancel_confirmed") == YES or typed_yes
+        try:
+            upcoming = agenda.upcoming(tracker.sender_id, now(kb))
+            chosen = next((a for a in upcoming if str(a.id) == str(wanted)), None)
+            if wanted and chosen is None:
+                dispatcher.utter_message(response="utter_appointment_not_found")
+                return [SlotSet("appointment_to_cancel", None)]
+            if chosen is None and len(upcoming) != 1:
+                if not upcoming:
+                    dispatcher.utter_message(response="utter_appointment_list_none")
+                    return []
+                names = texts().weekday_names(lang)
+                choices = [(f"{names[a.starts_at.weekday()]} {a.starts_at:%d/%m %H:%M}", cancel_payload(a.id))
+                           for a in upcoming]
+                dispatcher.utter_message(response="utter_ask_which_appointment", buttons=buttons(choices))
+                return []
+            chosen = chosen or upcoming[0]
+            if not confirmed:
+                choices = [(texts().text("utter_text_cancel_it", lang), cancel_payload(chosen.id, confirmed=True)),
+                           (texts().text("utter_text_keep_it", lang), "/deny")]
+                dispatcher.utter_message(response="utter_ask_cancel_confirmed", buttons=buttons(choices),
+                                         **slot_variables(kb, chosen.slot, lang))
+                return [SlotSet("appointment_to_cancel", str(chosen.id))]
+            cancelled = agenda.cancel(chosen.id, tracker.sender_id, now(kb))
+        except NotFound:
+            dispatcher.utter_message(response="utter_appointment_not_found")
+            return [SlotSet("appointment_to_cancel", None)]
+        except BackendUnavailable:
+            dispatcher.utter_message(response="utter_appointment_unavailable", phone=kb.municipality.phone)
+            return [SlotSet("appointment_to_cancel", None)]
+        WaitingList(get_settings().database_url).offer(cancelled.slot)
+        dispatcher.utter_message(response="utter_appointment_cancelled", **slot_variables(kb, cancelled.slot, lang))
+        return [SlotSet("appointment_to_cancel", None)]

@@ -17,9 +17,7 @@ from vecina.settings import get_settings
 
 CARRIED_OVER = ("language", "handoff_ticket")  # an open ticket outlives the session
 UNAVAILABLE_RESPONSES = {
-    "appointment_cancel": "utter_appointment_cancel_unavailable",
     "appointment_change": "utter_appointment_change_unavailable",
-    "appointment_list": "utter_appointment_list_unavailable",
     "case_status": "utter_case_status_unavailable",
     "report_incident": "utter_report_incident_unavailable",
     "complaint": "utter_complaint_unavailable",
@@ -106,19 +104,31 @@ class ActionHandleFallback(Action):
 
 
 class ActionAnswerYesNo(Action):
-    """A "sí" or "no" typed (or said) instead of tapping a button: after the offer of a person it
-    accepts or declines it; with no question pending the bot asks what else it can do."""
+    """A "sí" or "no" typed (or said) instead of tapping a button: it answers the offer of a person
+    or the question "cancel this appointment?"; with no question pending the bot asks what else
+    it can do."""
 
     def name(self) -> Text:
         return "action_answer_yes_no"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        if "utter_offer_human" in responses_before_this_message(tracker):
+        from actions.appointments import ActionCancelAppointment
+        from actions.handoff import ActionHandoff
+
+        # the accepted action runs here, in this turn: a FollowupAction would leave the policies
+        # without a rule for what comes after it
+        asked = responses_before_this_message(tracker)
+        if "utter_offer_human" in asked:
             if intent(tracker) == "affirm":
-                return [FollowupAction("action_handoff")]
+                return await ActionHandoff().run(dispatcher, tracker, domain)
             dispatcher.utter_message(response="utter_help_menu")
             return []
+        if "utter_ask_cancel_confirmed" in asked:
+            if intent(tracker) == "affirm":
+                return await ActionCancelAppointment().run(dispatcher, tracker, domain)
+            dispatcher.utter_message(response="utter_appointment_kept")
+            return [SlotSet("appointment_to_cancel", None)]
         dispatcher.utter_message(response="utter_anything_else")
         return []
 

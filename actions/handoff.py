@@ -10,9 +10,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import buttons, entity, intent, knowledge_base, language, message_text, texts
-from vecina.nlu.handoff_policy import TICKET_SLOT
 from vecina.services.handoff import availability, local_now, team_for
-from vecina.services.tickets import HIGH, NORMAL, URGENT, NewTicket, TicketStore
+from vecina.services.tickets import HIGH, NORMAL, TICKET_SLOT, URGENT, NewTicket, TicketStore
 from vecina.settings import get_settings
 
 PRIORITIES = {"urgent_help": URGENT, "nlu_fallback": HIGH, "misunderstood": HIGH}

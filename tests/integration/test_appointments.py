@@ -118,3 +118,61 @@ def test_a_slot_taken_meanwhile_offers_others_and_nothing_is_lost(stack: Stack, 
     stack.turn(sender, buttons(replies)[0][1])
     _replies, names, _ = stack.turn(sender, "sí")
     assert names[0] == "utter_appointment_booked"
+
+
+def book_for(stack: Stack, kb_source, sender: str, office: str, service: str, ahead: int) -> Slot:  # type: ignore[no-untyped-def]
+    agenda = DatabaseBackend(database(stack), kb_source)
+    now = local_now(kb_source.current()).replace(tzinfo=None)
+    slot = agenda.free_slots(office, service, None, now + timedelta(days=ahead))[0]
+    agenda.book(slot, Citizen(sender, "rest", "es"), None, f"{sender}:{ahead}", now)
+    return slot
+
+
+@pytest.mark.parametrize("language, mine, cancel, yes", [
+    ("es", "¿qué citas tengo?", "quiero anular mi cita", "sí"),
+    ("va", "quines cites tinc?", "vull anul·lar la meua cita", "sí, per favor"),
+])
+def test_listing_and_cancelling_frees_the_slot_for_the_waiting_list(stack: Stack, kb_source, language: str,  # type: ignore[no-untyped-def]
+                                                                    mine: str, cancel: str, yes: str) -> None:
+    from vecina.services.appointments import WaitingList
+
+    sender = stack.new_sender()
+    stack.turn(sender, "hola" if language == "es" else "bon dia")
+    slot = book_for(stack, kb_source, sender, "oac-platja", "census", 3)
+    WaitingList(database(stack)).join("oac-platja", "census", Citizen(f"web:waiting-{sender}", "socketio", "es"), None,
+                                      slot.starts_at.date() - timedelta(days=5))
+    replies, names, _ = stack.turn(sender, mine)
+    assert names == ["utter_appointment_list_item"] and f"{slot.starts_at:%H:%M}" in replies[0]["text"]
+    _replies, names, slots = stack.turn(sender, cancel)
+    assert names == ["utter_ask_cancel_confirmed"] and slots["appointment_to_cancel"]
+    _replies, names, slots = stack.turn(sender, yes)
+    assert names == ["utter_appointment_cancelled"] and slots["appointment_to_cancel"] is None
+    with db.session_scope(database(stack)) as session:
+        assert session.execute(select(Appointment.status).where(Appointment.conversation_id == sender)).scalar_one() \
+            == "cancelled"
+        from vecina.db.models import WaitingEntry
+        offered = session.execute(select(WaitingEntry).where(WaitingEntry.conversation_id == f"web:waiting-{sender}")).scalar_one()
+        assert (offered.status, offered.offered_slot) == ("offered", slot.starts_at)
+    _replies, names, _ = stack.turn(sender, mine)
+    assert names == ["utter_appointment_list_none"]
+
+
+def test_with_several_appointments_the_citizen_chooses_and_can_keep_it(stack: Stack, kb_source) -> None:  # type: ignore[no-untyped-def]
+    sender = stack.new_sender()
+    stack.turn(sender, "hola")
+    book_for(stack, kb_source, sender, "oac-ajuntament", "register", 2)
+    later = book_for(stack, kb_source, sender, "oac-ajuntament", "census", 6)
+    replies, names, _ = stack.turn(sender, "quiero anular una cita")
+    assert names == ["utter_ask_which_appointment"] and len(buttons(replies)) == 2
+    _replies, names, _ = stack.turn(sender, buttons(replies)[1][1])
+    assert names == ["utter_ask_cancel_confirmed"]
+    _replies, names, _ = stack.turn(sender, "no")
+    assert names == ["utter_appointment_kept"]
+    replies, _names, _ = stack.turn(sender, "quiero anular una cita")
+    replies, names, _ = stack.turn(sender, buttons(replies)[1][1])
+    _replies, names, _ = stack.turn(sender, buttons(replies)[0][1])  # "Sí, anularla"
+    assert names == ["utter_appointment_cancelled"]
+    with db.session_scope(database(stack)) as session:
+        statuses = dict(session.execute(select(Appointment.starts_at, Appointment.status)
+                                        .where(Appointment.conversation_id == sender)).all())
+    assert statuses[later.starts_at] == "cancelled" and sorted(statuses.values()) == ["booked", "cancelled"]

@@ -23,7 +23,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
-TICKET_SLOT = "handoff_ticket"
+from vecina.services.tickets import TICKET_SLOT
+
 FORWARD_ACTION = "action_forward_to_staff"
 CANCEL_INTENT, CANCEL_ACTION = "cancel_handoff", "action_cancel_handoff"
 PASS_THROUGH_INTENTS = ("urgent_help",)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from vecina.db import session_scope, utcnow
 from vecina.db.models import AuditEntry, Ticket, TicketEntry
 
+TICKET_SLOT = "handoff_ticket"  # set while a person has the conversation: the bot stays silent
 OPEN, CLAIMED, CLOSED, CANCELLED = "open", "claimed", "closed", "cancelled"
 ACTIVE = (OPEN, CLAIMED)
 URGENT, HIGH, NORMAL = 1, 2, 3
