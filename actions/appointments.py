@@ -18,7 +18,7 @@ from vecina.services.appointments import (AppointmentBackend, BackendUnavailable
 from vecina.services.centres import CentreDirectory
 from vecina.services.dates import DateRequest, understand_date
 from vecina.services.handoff import local_now
-from vecina.services.procedures import bullet_list
+from vecina.services.procedures import procedure_variables
 from vecina.settings import get_settings
 
 FORM = "appointment_book_form"
@@ -293,8 +293,8 @@ class ActionBookAppointment(Action):
         dispatcher.utter_message(response="utter_appointment_booked", **slot_variables(kb, booked.slot, lang))
         procedure = kb.procedures.get(kb.appointment_services[booked.service].procedure or "")
         if procedure is not None:
-            documents = [d.name[lang] + (f" ({d.note[lang]})" if d.note else "") for d in procedure.documents]
-            dispatcher.utter_message(response="utter_appointment_documents", documents=bullet_list(documents))
+            dispatcher.utter_message(response="utter_appointment_documents",
+                                     documents=procedure_variables(procedure, lang)["documents"])
         return done
 
 
