@@ -6,7 +6,6 @@ session's CSRF token; citizen text is only ever rendered as text (Jinja autoesca
 from __future__ import annotations
 
 import hmac
-import logging
 import secrets
 import uuid
 from datetime import timedelta
@@ -26,7 +25,6 @@ from vecina.services.tickets import TicketStore, TicketView
 from vecina.services.transcripts import TranscriptItem, TranscriptReader
 from vecina.settings import Settings
 
-logger = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = {"login", "static", "health"}  # everything else needs a session
 LIVE_ENDPOINTS = {"inbox_rows", "ticket_updates"}  # the pages' own refreshes: they keep no session alive
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
