@@ -630,11 +630,8 @@ def check_references(report: Reporter, kb: KnowledgeBase, files: Dict[str, Any])
     reply_nodes = _index_nodes(files.get("canned_replies.yml"), "canned_replies")
     for reply in kb.canned_replies.values():
         node = reply_nodes.get(reply.id)
-        teams_node = node.get("teams") if isinstance(node, dict) else None
-        for index, team in enumerate(reply.teams):
-            if team not in kb.teams:
-                report.error(teams_node, index, f"canned reply '{reply.id}': unknown team '{team}' "
-                             f"(teams.yml has {', '.join(kb.teams) or 'none'})")
+        _unknown_ids(report, node, "teams", reply.teams, kb.teams, f"canned reply '{reply.id}': unknown team",
+                     "teams.yml")
 
     report.at("appointments.yml")
     service_nodes = _index_nodes(files.get("appointments.yml"), "services")
@@ -647,11 +644,8 @@ def check_references(report: Reporter, kb: KnowledgeBase, files: Dict[str, Any])
         node = office_nodes.get(office.id) or {}
         if office.centre not in kb.centres:
             report.error(node, "centre", f"appointment office '{office.id}': unknown centre '{office.centre}'")
-        services_node = node.get("services") if isinstance(node, dict) else None
-        for index, service in enumerate(office.desks):
-            if service not in kb.appointment_services:
-                report.error(services_node, index, f"appointment office '{office.id}': unknown service '{service}' "
-                             f"(appointments.yml has {', '.join(kb.appointment_services) or 'none'})")
+        _unknown_ids(report, node, "services", list(office.desks), kb.appointment_services,
+                     f"appointment office '{office.id}': unknown service", "appointments.yml")
 
     report.at("districts.yml")
     district_nodes = _index_nodes(files.get("districts.yml"), "districts")
@@ -705,6 +699,15 @@ def check_references(report: Reporter, kb: KnowledgeBase, files: Dict[str, Any])
         if procedure.served_at != "social_services" and procedure.served_at not in kb.centres:
             report.error(node, "served_at", f"procedure '{procedure.id}': unknown centre '{procedure.served_at}' "
                          "(use 'social_services' or a centre id)")
+
+
+def _unknown_ids(report: Reporter, node: Any, key: str, ids: List[str], known: Dict[str, Any], problem: str,
+                 file: str) -> None:
+    """Report each id of the list `node[key]` that `known` lacks, at its own line."""
+    items = node.get(key) if isinstance(node, dict) else None
+    for index, ident in enumerate(ids):
+        if ident not in known:
+            report.error(items, index, f"{problem} '{ident}' ({file} has {', '.join(known) or 'none'})")
 
 
 def _index_nodes(root: Any, key: str) -> Dict[str, Any]:

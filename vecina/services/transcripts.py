@@ -103,14 +103,6 @@ class TranscriptReader:
                     break
         return items
 
-    def last_cursor(self, conversation_id: str) -> int:
-        """The cursor of the conversation's latest citizen or bot event; 0 when there is none."""
-        with self.engine.connect() as connection:
-            value = connection.execute(
-                sa.select(sa.func.max(EVENTS.c.id))
-                .where(EVENTS.c.sender_id == conversation_id, EVENTS.c.type_name.in_(("user", "bot")))).scalar()
-        return int(value or 0)
-
     def quiet_conversations(self, since: datetime, quiet_before: datetime,
                             limit: int = 200) -> List[QuietConversation]:
         """Conversations left hanging (last event in [since, quiet_before)), newest first."""
