@@ -4,14 +4,15 @@ citizen's list, and cancelling."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import buttons, entity, intent, kb_reader, knowledge_base, language, message_text, texts
+from actions.common import (answers_no_form, buttons, entity, intent, kb_reader, knowledge_base, language,
+                            message_text, texts)
 from vecina.kb.model import KnowledgeBase
 from vecina.services.appointments import (AppointmentBackend, BackendUnavailable, Citizen, NotFound, Slot,
                                           SlotTaken, WaitingList, appointment_backend, day_refusal, decode_when, encode_when, service_named)
@@ -30,6 +31,7 @@ DAY_REFUSALS = {"past": "utter_appointment_day_past", "closed": "utter_appointme
                 "too_far": "utter_appointment_day_too_far"}
 CLOCK_TIME = re.compile(r"\b(\d{1,2})(?:[:.h](\d{2}))?\b")
 PHONE = re.compile(r":(\+\d{6,15})$")
+OFFERED_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}(/(morning|afternoon))?$")
 
 
 def backend() -> AppointmentBackend:
@@ -98,6 +100,10 @@ def read_answer(tracker: Tracker) -> Dict[Text, Any]:
     when = entity(tracker, "appointment_when")
     if when == FIRST_AVAILABLE:
         found["appointment_when"] = encode_when(DateRequest(first_available=True))
+    elif when and OFFERED_DAY.match(when):  # the button of a freed slot offered to the waiting list
+        day, _, part = when.partition("/")
+        found.update(_checked_day(kb, found.get("appointment_office") or tracker.get_slot("appointment_office"),
+                                  DateRequest(day=date.fromisoformat(day), part_of_day=part or None)))
     elif asked == "appointment_when" and typed:
         found.update(_read_day(kb, tracker, text))
     if asked == "appointment_slot":
@@ -111,11 +117,14 @@ def read_answer(tracker: Tracker) -> Dict[Text, Any]:
 
 
 def _read_day(kb: KnowledgeBase, tracker: Tracker, text: str) -> Dict[Text, Any]:
-    today = now(kb).date()
-    wanted = understand_date(text, today)
+    wanted = understand_date(text, now(kb).date())
     if wanted is None:
         return {"appointment_problem": "day_not_understood"}
-    office = tracker.get_slot("appointment_office")
+    return _checked_day(kb, tracker.get_slot("appointment_office"), wanted)
+
+
+def _checked_day(kb: KnowledgeBase, office: Optional[str], wanted: DateRequest) -> Dict[Text, Any]:
+    today = now(kb).date()
     refusal = day_refusal(kb, office, wanted, today) if office else None
     if refusal:
         return {"appointment_problem": f"{refusal}:{wanted.day:%d/%m}"}
@@ -146,6 +155,8 @@ class ValidateAppointmentBookForm(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        if answers_no_form(tracker):
+            return []
         return [SlotSet(slot, value) for slot, value in read_answer(tracker).items()]
 
 

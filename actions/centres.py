@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import buttons, entity, intent, knowledge_base, language, message_text, texts
+from actions.common import answers_no_form, buttons, entity, intent, knowledge_base, language, message_text, texts
 from vecina.kb.model import Centre
 from vecina.services import centres as search
 from vecina.services.centres import AddressQuery, CentreDirectory, centre_variables
@@ -104,6 +104,8 @@ class ActionExtractCentreAddress(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         if intent(tracker) != "find_my_centre" or (tracker.active_loop or {}).get("name"):
             return []
+        if answers_no_form(tracker):
+            return []
         return [SlotSet(slot, value) for slot, value in address_slots(tracker).items()]
 
 
@@ -120,6 +122,8 @@ class ValidateCentreSearchForm(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        if answers_no_form(tracker):
+            return []
         return [SlotSet(slot, value) for slot, value in address_slots(tracker).items()]
 
 

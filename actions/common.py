@@ -37,6 +37,17 @@ def intent(tracker: Tracker) -> Optional[Text]:
     return (tracker.latest_message.get("intent") or {}).get("name")
 
 
+def proactive(tracker: Tracker) -> bool:
+    """The turn is the town hall's (a reminder, an offer, a staff reply), triggered, not typed."""
+    return (intent(tracker) or "").startswith("EXTERNAL_")
+
+
+def answers_no_form(tracker: Tracker) -> bool:
+    """A turn an open form must let pass (its validation then sets nothing, so the form rejects it
+    and the rule for it runs): the town hall's own messages and the answer to a reminder."""
+    return proactive(tracker) or intent(tracker) == "appointment_reminder_answer"
+
+
 def entity(tracker: Tracker, name: Text) -> Optional[Text]:
     value = next(tracker.get_latest_entity_values(name), None)
     return str(value) if value is not None else None

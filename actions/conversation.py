@@ -9,13 +9,15 @@ from rasa_sdk.events import ActionExecuted, EventType, FollowupAction, SessionSt
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
-from actions.common import entity, intent, knowledge_base, language, municipality_variables, \
+from actions.common import entity, intent, knowledge_base, language, municipality_variables, proactive, \
     responses_before_this_message
 from vecina.nlu import LANGUAGE_DETECTION, MESSAGE_GUARD
+from vecina.services.dispatch import REMINDER_RESPONSES
 from vecina.services import language as languages
 from vecina.settings import get_settings
 
-CARRIED_OVER = ("language", "handoff_ticket")  # an open ticket outlives the session
+CARRIED_OVER = ("language", "handoff_ticket")
+REMINDERS = {"utter_appointment_reminder", "utter_appointment_reminder_documents"}  # a typed "sí" confirms  # an open ticket outlives the session
 UNAVAILABLE_RESPONSES = {
     "appointment_change": "utter_appointment_change_unavailable",
     "case_status": "utter_case_status_unavailable",
@@ -49,8 +51,11 @@ class ActionDetectLanguage(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         detection = tracker.latest_message.get(LANGUAGE_DETECTION) or {}
-        requested = entity(tracker, "language") if intent(tracker) == "change_language" else None
         current = tracker.get_slot("language")
+        # a proactive message (reminder, offer) to a conversation that has no language yet comes in
+        # the language the citizen used when booking
+        requested = entity(tracker, "language") if intent(tracker) == "change_language" \
+            or (proactive(tracker) and current is None) else None
         decided = languages.decide(current, detection.get("language"), bool(detection.get("reliable")),
                                    requested, get_settings().catalan_variety)
         return [SlotSet("language", decided)] if decided != current else []
@@ -65,7 +70,8 @@ class ValidateSlotMappings(ValidationAction):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         events: List[EventType] = []
-        if not tracker.get_slot("privacy_notice_shown"):
+        # on a proactive turn the notice waits for the citizen's own words
+        if not tracker.get_slot("privacy_notice_shown") and not proactive(tracker):
             kb = knowledge_base()
             dispatcher.utter_message(response="utter_privacy_notice",
                                      **municipality_variables(kb, language(tracker)))
@@ -124,6 +130,12 @@ class ActionAnswerYesNo(Action):
                 return await ActionHandoff().run(dispatcher, tracker, domain)
             dispatcher.utter_message(response="utter_help_menu")
             return []
+        if set(REMINDER_RESPONSES).intersection(asked) and tracker.get_slot("reminded_appointment"):
+            from actions.reminders import ActionAnswerAppointmentReminder
+
+            if intent(tracker) == "affirm":
+                return await ActionAnswerAppointmentReminder().run(dispatcher, tracker, domain)
+            return await ActionCancelAppointment().run(dispatcher, tracker, domain)  # asks "cancel it?" first
         if "utter_ask_cancel_confirmed" in asked:
             if intent(tracker) == "affirm":
                 return await ActionCancelAppointment().run(dispatcher, tracker, domain)

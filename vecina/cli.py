@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -142,6 +142,30 @@ def cmd_reminders_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_reminders_send(args: argparse.Namespace, settings: Settings) -> int:
+    """Send the reminders of one day's appointments now (the scheduler does it daily)."""
+    from vecina.kb.store import KbReader
+    from vecina.scheduler import build_dispatcher
+    from vecina.services.reminders import municipal_clock
+
+    if not settings.rasa_jwt_secret:
+        return _fail("reminders go out through Rasa's HTTP API: set VECINA_RASA_ENABLE_API and "
+                     "VECINA_RASA_JWT_SECRET, as for the Rasa server")
+    kb = KbReader(settings.database_url)
+    today = municipal_clock(kb)().date()
+    try:
+        day = {"today": today, "tomorrow": today + timedelta(days=1)}.get(args.day) or _day(args.day)
+    except argparse.ArgumentTypeError as error:
+        return _fail(f"--for: {error}")
+    result = build_dispatcher(settings, kb).send_reminders(day)
+    print(f"reminders for the appointments of {day}:")
+    print("\n".join(f"  {line}" for line in result.lines()))
+    if result.retry_later:
+        return _fail(f"{result.retry_later} reminders were not sent because the assistant did not answer "
+                     f"(is the Rasa server up at {settings.rasa_api_url}?); run the command again")
+    return 0
+
+
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -268,6 +292,7 @@ def server_commands(settings: Settings, model: Path) -> Dict[str, List[str]]:
         "rasa": [python, "-m", "vecina.rasa_server", "--model", str(model)],  # secrets stay off the command line
         "web": [python, "-m", "vecina.web", "--port", str(settings.web_port), "--host", settings.bind_host],
         "console": [python, "-m", "vecina.console", "--port", str(settings.console_port), "--host", settings.bind_host],
+        "scheduler": [python, "-m", "vecina.scheduler"],
     }
 
 
@@ -416,9 +441,14 @@ def build_parser() -> argparse.ArgumentParser:
     reminders_report.add_argument("--to", dest="end", type=_day, required=True, help="last day, YYYY-MM-DD")
     reminders_report.add_argument("--json", action="store_true", help="print JSON (for the dashboard)")
     reminders_report.set_defaults(function=cmd_reminders_report)
+    reminders_send = reminders.add_parser("send", help="send the reminders of one day's appointments (once each)")
+    reminders_send.add_argument("--for", dest="day", default="tomorrow",
+                                help="tomorrow (default), today, or a day as YYYY-MM-DD")
+    reminders_send.set_defaults(function=cmd_reminders_send)
 
-    serve = commands.add_parser("serve", help="run one service in the foreground (rasa, actions, web or console)")
-    serve.add_argument("service", choices=("rasa", "actions", "web", "console"))
+    serve = commands.add_parser("serve", help="run one service in the foreground (rasa, actions, web, console "
+                                              "or scheduler)")
+    serve.add_argument("service", choices=("rasa", "actions", "web", "console", "scheduler"))
     serve.set_defaults(function=cmd_serve)
 
     commands.add_parser("rasa-env", help="print the environment Rasa needs").set_defaults(function=cmd_rasa_env)

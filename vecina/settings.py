@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     appointments_url: Optional[str] = Field(None, env="VECINA_APPOINTMENTS_URL")
     appointments_token: str = Field("", env="VECINA_APPOINTMENTS_TOKEN")
     appointments_timeout: float = Field(8.0, env="VECINA_APPOINTMENTS_TIMEOUT", gt=0, le=60)
+    # Reminders and waiting-list offers (vecina serve scheduler; docs/appointments.md). The rate is
+    # the provider's limit to stay under (Meta's default tier: 80 messages a second per number).
+    reminders_at: str = Field("18:00", env="VECINA_REMINDERS_AT", regex=r"^([01]\d|2[0-3]):[0-5]\d$")
+    reminders_per_second: float = Field(20, env="VECINA_REMINDERS_PER_SECOND", gt=0, le=1000)
+    reminders_workers: int = Field(4, env="VECINA_REMINDERS_WORKERS", ge=1, le=64)
+    scheduler_tick_seconds: float = Field(30, env="VECINA_SCHEDULER_TICK_SECONDS", gt=0, le=3600)
     inbound_workers: int = Field(4, env="VECINA_INBOUND_WORKERS", ge=1, le=64)
     media_dir: Path = Field(ROOT / "var" / "media", env="VECINA_MEDIA_DIR")
     media_max_bytes: int = Field(16 * 1024 * 1024, env="VECINA_MEDIA_MAX_BYTES", ge=1024)
@@ -64,6 +70,8 @@ class Settings(BaseSettings):
     whatsapp_verify_token: str = Field("", env="VECINA_WHATSAPP_VERIFY_TOKEN")
     whatsapp_phone_number_ids: str = Field("", env="VECINA_WHATSAPP_PHONE_NUMBER_IDS")
     whatsapp_reopen_template: str = Field("", env="VECINA_WHATSAPP_REOPEN_TEMPLATE")
+    # An approved utility template for reminders outside the 24-hour window (docs/channels.md)
+    whatsapp_reminder_template: str = Field("", env="VECINA_WHATSAPP_REMINDER_TEMPLATE")
     # Telegram Bot API. Unset token or secret token: the webhook refuses all.
     telegram_base_url: str = Field("https://api.telegram.org", env="VECINA_TELEGRAM_BASE_URL")
     telegram_token: str = Field("", env="VECINA_TELEGRAM_TOKEN")

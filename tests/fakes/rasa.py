@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import jwt
 from aiohttp import web
@@ -18,6 +18,7 @@ class FakeRasaApi(FakeServer):
         self.triggers: List[Dict[str, Any]] = []
         self.failures: List[int] = []  # statuses to answer with, one per request, before succeeding
         self.delay = 0.0
+        self.on_trigger: Optional[Callable[[Dict[str, Any]], None]] = None  # what the output channel would do
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/conversations/{sender}/trigger_intent", self.trigger)
@@ -38,4 +39,6 @@ class FakeRasaApi(FakeServer):
         self.triggers.append({"sender": request.match_info["sender"], "intent": body["name"],
                               "entities": body.get("entities") or {},
                               "output_channel": request.query.get("output_channel")})
+        if self.on_trigger is not None:
+            self.on_trigger(self.triggers[-1])
         return web.json_response({"tracker": {}, "messages": []})

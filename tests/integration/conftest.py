@@ -60,6 +60,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, meta: FakeMeta, telegram: Fa
         "VECINA_WHATSAPP_BASE_URL": meta.url, "VECINA_WHATSAPP_ACCESS_TOKEN": meta.access_token,
         "VECINA_WHATSAPP_APP_SECRET": meta.app_secret, "VECINA_WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
         "VECINA_WHATSAPP_PHONE_NUMBER_IDS": WHATSAPP_NUMBER, "VECINA_WHATSAPP_REOPEN_TEMPLATE": "vecina_reopen",
+        "VECINA_WHATSAPP_REMINDER_TEMPLATE": "appointment_reminder",
         "VECINA_TELEGRAM_BASE_URL": telegram.url, "VECINA_TELEGRAM_TOKEN": telegram.token,
         "VECINA_TELEGRAM_SECRET_TOKEN": telegram.secret_token,
         "VECINA_TWILIO_BASE_URL": twilio.url, "VECINA_TWILIO_ACCOUNT_SID": twilio.account_sid,

@@ -11,11 +11,12 @@ from datetime import date, datetime, timedelta
 from typing import Optional
 
 import pytest
+from sqlalchemy import select
 
 from vecina import db
 from vecina.db.models import Appointment, Reminder
 from vecina.services.reminders import (ACCEPTED, CANCELLED_ANSWER, CONFIRMED_ANSWER, DELIVERED, EXPIRED, FAILED,
-                                       NO_REMINDER, READ, TOO_LATE, ReminderLog, report)
+                                       NO_REMINDER, READ, SENT, TOO_LATE, ReminderLog, report)
 from vecina.settings import ROOT
 
 SENT_AT = datetime(2026, 11, 2, 10, 0)
@@ -96,15 +97,41 @@ def test_one_reminder_per_appointment_and_its_life(database: str) -> None:
     log = ReminderLog(database, clock=clock)
     first = log.claim(1, "whatsapp:+34600000001", "whatsapp")
     assert first is not None and log.claim(1, "whatsapp:+34600000001", "whatsapp") is None
-    log.sent(first, timedelta(minutes=1420))
-    log.receipt(first, READ)
-    log.receipt(first, DELIVERED)  # late and out of order: does not go back
+    log.sent(first, timedelta(minutes=1420), outbound_id=70)
+    log.receipt(70, READ)
+    log.receipt(70, DELIVERED)  # late and out of order: does not go back
     with db.session_scope(database) as session:
-        assert session.get(Reminder, first).status == READ
+        row = session.get(Reminder, first)
+        assert (row.status, row.read_at, row.delivered_at) == (READ, SENT_AT, SENT_AT)
     clock.now += timedelta(hours=2)
     assert log.answer(1, CONFIRMED_ANSWER) == ACCEPTED
     assert log.answer(1, CANCELLED_ANSWER) == NO_REMINDER  # answered already
     assert log.answer(99, CONFIRMED_ANSWER) == NO_REMINDER
+
+
+def test_an_answer_is_recorded_only_when_its_change_is_made(database: str) -> None:
+    log = ReminderLog(database, clock=Clock())
+    log.sent(log.claim(1, "whatsapp:+34600000001", "whatsapp"), timedelta(minutes=1420))
+
+    def system_down() -> None:
+        raise RuntimeError("appointment system down")
+
+    with pytest.raises(RuntimeError):
+        log.answer(1, CANCELLED_ANSWER, system_down)
+    with db.session_scope(database) as session:
+        assert session.execute(select(Reminder)).scalar_one().status == SENT
+    assert log.answer(1, CANCELLED_ANSWER) == ACCEPTED
+
+
+def test_a_claim_given_back_is_claimed_again_by_the_next_run(database: str) -> None:
+    log = ReminderLog(database, clock=Clock())
+    claimed = log.claim(1, "whatsapp:+34600000001", "whatsapp")
+    log.release(claimed)
+    again = log.claim(1, "whatsapp:+34600000001", "whatsapp")
+    assert again is not None
+    log.sent(again, timedelta(minutes=1420))
+    log.release(again)  # sent: no longer a claim to give back
+    assert log.claim(1, "whatsapp:+34600000001", "whatsapp") is None
 
 
 def test_answers_after_the_deadline_expire_the_reminder(database: str) -> None:
@@ -112,8 +139,8 @@ def test_answers_after_the_deadline_expire_the_reminder(database: str) -> None:
     log = ReminderLog(database, clock=clock)
     late, silent, failed = (log.claim(n, f"web:{n}", "socketio") for n in (1, 2, 3))
     for reminder_id in (late, silent, failed):
-        log.sent(reminder_id, timedelta(minutes=1420))
-    log.receipt(failed, FAILED, "131047")
+        log.sent(reminder_id, timedelta(minutes=1420), outbound_id=100 + reminder_id)
+    log.receipt(100 + failed, FAILED, "131047")
     clock.now += timedelta(minutes=1421)
     assert log.answer(1, CANCELLED_ANSWER) == TOO_LATE
     assert log.answer(1, CANCELLED_ANSWER) == TOO_LATE

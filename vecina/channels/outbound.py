@@ -12,7 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from sqlalchemy import func, select
 
@@ -92,23 +92,44 @@ class OutboundStore:
             row.status, row.error_code, row.attempts, row.failed_at = FAILED, code[:40], attempts, self.clock()
 
     def receipt(self, channel: str, provider_id: str, status: str, at: datetime,
-                error_code: Optional[str] = None) -> bool:
-        """Apply a provider's delivery receipt; False when no message of ours has that id."""
-        if status not in STEP_TIME:
-            return True  # queued/sending/accepted: nothing to record
+                error_code: Optional[str] = None) -> Optional[int]:
+        """Apply a provider's delivery receipt; the message's id, None when no message of ours has
+        that provider id. Queued/sending/accepted receipts change nothing."""
         with session_scope(self.url) as session:
             row = session.execute(select(OutboundMessage).where(
                 OutboundMessage.channel == channel, OutboundMessage.provider_id == provider_id)).scalar_one_or_none()
             if row is None:
-                return False
-            column = STEP_TIME[status]
+                return None
+            column = STEP_TIME.get(status)
+            if column is None:
+                return row.id
             if getattr(row, column) is None:
                 setattr(row, column, at)
             if status == FAILED:
                 row.error_code = (error_code or row.error_code or "")[:40] or None
             if row.status != FAILED and RANK[status] > RANK[row.status]:
                 row.status = status
-            return True
+            return row.id
+
+    def last_id(self, conversation_id: str) -> int:
+        """The newest message recorded for a conversation (0 when none): a marker for `sent_since`."""
+        with session_scope(self.url) as session:
+            return session.execute(select(func.max(OutboundMessage.id)).where(
+                OutboundMessage.conversation_id == conversation_id)).scalar() or 0
+
+    def sent_since(self, conversation_id: str, after_id: int, responses: Sequence[str]) -> Optional[Dict[str, Any]]:
+        """What became of a response (any of `responses`) sent to a conversation after the marker:
+        the last of its messages (id, status, error_code), failed if any of them failed; None if
+        none was recorded."""
+        with session_scope(self.url) as session:
+            rows = session.execute(select(OutboundMessage).where(
+                OutboundMessage.conversation_id == conversation_id, OutboundMessage.id > after_id,
+                OutboundMessage.response.in_(responses)).order_by(OutboundMessage.id)).scalars().all()
+            if not rows:
+                return None
+            failed = next((row for row in rows if row.status == FAILED), None)
+            row = failed or rows[-1]
+            return {"id": row.id, "status": row.status, "error_code": row.error_code}
 
     def held(self, conversation_id: str) -> List[Outgoing]:
         """Messages waiting for the citizen to reopen the 24-hour window, oldest first."""

@@ -33,6 +33,8 @@ from vecina.channels.outbound import OutboundStore
 from vecina.channels.payloads import citizen_text
 from vecina.channels.window import HeldMessages
 from vecina.channels.worker import InboundWorker, TransientError, WorkerPolicy
+from vecina.kb.store import KbReader
+from vecina.services.reminders import ReminderLog, municipal_clock
 from vecina.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,8 @@ class WebhookChannel(InputChannel):
         self.inbound = InboundStore(self.settings.database_url)
         self.contacts = ContactBook(self.settings.database_url)
         self.outbound = OutboundStore(self.settings.database_url)
+        self.reminders = ReminderLog(self.settings.database_url,
+                                     clock=municipal_clock(KbReader(self.settings.database_url)))
         self.on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
         self.app: Any = None
 
@@ -175,9 +179,12 @@ class WebhookChannel(InputChannel):
                                        delivery.payload):
                 logger.info("%s: repeated delivery ignored", self.name())
         for receipt in parsed.receipts:
-            if not self.outbound.receipt(self.name(), receipt.provider_id, receipt.status, receipt.at,
-                                         receipt.error_code):
+            message_id = self.outbound.receipt(self.name(), receipt.provider_id, receipt.status, receipt.at,
+                                               receipt.error_code)
+            if message_id is None:
                 logger.debug("%s: receipt for a message that is not ours", self.name())
+            else:
+                self.reminders.receipt(message_id, receipt.status, receipt.error_code)
 
     async def handle(self, claimed: Claimed) -> None:
         """Hand one stored message to Rasa (called by the worker)."""

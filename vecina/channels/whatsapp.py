@@ -202,8 +202,10 @@ class WhatsAppOutput(RecordedOutput):
         contact = self.contacts.get(recipient_id)
         language = self.language_of(str(message.get("text") or ""), contact.language if contact else None)
         custom = message.get("custom") or {}
-        if isinstance(custom, dict) and custom.get("whatsapp_template"):
-            spec = custom["whatsapp_template"]
+        spec = custom.get("whatsapp_template") if isinstance(custom, dict) else None
+        window_open = self.contacts.window_open(contact)
+        if spec and not (window_open and message.get("text")):
+            # a message with its own text goes out as itself while the window is open
             bodies = [fmt.template_body(spec["name"], TEMPLATE_LANGUAGES[language], spec.get("parameters") or (),
                                         spec.get("quick_replies") or ())]
         else:
@@ -211,7 +213,6 @@ class WhatsAppOutput(RecordedOutput):
             for body in bodies:
                 if body["type"] == "interactive":
                     body["options"] = list(message.get("buttons") or message.get("quick_replies") or [])
-        window_open = self.contacts.window_open(contact)
         for body in bodies:
             if body["type"] == "template" or window_open:
                 await self.send_now(recipient_id, target, body, message.get("utter_action"))

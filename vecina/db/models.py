@@ -285,6 +285,8 @@ class WaitingEntry(Base):
     created_at = Column(DateTime, nullable=False)
     offered_at = Column(DateTime)
     offered_slot = Column(DateTime)
+    notified_at = Column(DateTime)  # the offer went out (the scheduler sends each offer once)
+    notify_failure = Column(String(40))
 
 
 class Reminder(Base):
@@ -292,7 +294,8 @@ class Reminder(Base):
     local wall-clock time, like the appointments'."""
 
     __tablename__ = "reminders"
-    __table_args__ = (Index("ix_reminders_status", "status", "expires_at"),)
+    __table_args__ = (Index("ix_reminders_status", "status", "expires_at"),
+                      Index("ix_reminders_outbound", "outbound_id"))
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     appointment_id = Column(Integer, nullable=False, unique=True)
@@ -309,3 +312,4 @@ class Reminder(Base):
     answered_at = Column(DateTime)
     expires_at = Column(DateTime)  # answers after this get the polite "expired" reply
     expired_at = Column(DateTime)
+    outbound_id = Column(Integer)  # the outbound message that carried it: its receipts are the reminder's

@@ -83,6 +83,12 @@ class WaitingView:
     conversation_id: str
     channel: str
     language: str
+    offered_slot: Optional[datetime] = None
+
+    @classmethod
+    def of(cls, row: WaitingEntry) -> "WaitingView":
+        return cls(row.id, row.office, row.service, row.conversation_id, row.channel, row.language,
+                   row.offered_slot)
 
 
 class SlotTaken(Exception):
@@ -170,7 +176,7 @@ def day_refusal(kb: KnowledgeBase, office_id: str, wanted: DateRequest, today: d
     return None
 
 
-def _part_of_day(moment: datetime) -> str:
+def part_of_day(moment: datetime) -> str:
     return AFTERNOON if moment.time() >= AFTERNOON_FROM else MORNING
 
 
@@ -219,7 +225,7 @@ class DatabaseBackend(AppointmentBackend):
         for slot in self._calendar(place, kind, days, kb):
             if slot.starts_at < earliest or taken[slot.starts_at] >= desks:
                 continue
-            if wanted is not None and wanted.part_of_day and _part_of_day(slot.starts_at) != wanted.part_of_day:
+            if wanted is not None and wanted.part_of_day and part_of_day(slot.starts_at) != wanted.part_of_day:
                 continue
             found.append(slot)
             if len(found) == limit:
@@ -313,11 +319,45 @@ class WaitingList:
                 WaitingEntry.status == WAITING, WaitingEntry.earliest <= day)
                 .order_by(WaitingEntry.created_at, WaitingEntry.id).with_for_update()).scalars().all()
             for row in rows:
-                if (row.latest is None or day <= row.latest) and row.part_of_day in (None, _part_of_day(slot.starts_at)):
+                if (row.latest is None or day <= row.latest) and row.part_of_day in (None, part_of_day(slot.starts_at)):
                     row.status, row.offered_at, row.offered_slot = OFFERED, self.clock(), slot.starts_at
-                    return WaitingView(row.id, row.office, row.service, row.conversation_id, row.channel,
-                                       row.language)
+                    return WaitingView.of(row)
         return None
+
+    def to_notify(self, now: datetime) -> List[WaitingView]:
+        """Offers not sent yet whose slot is still ahead (the scheduler sends each one once)."""
+        with session_scope(self.url) as session:
+            rows = session.execute(select(WaitingEntry).where(
+                WaitingEntry.status == OFFERED, WaitingEntry.notified_at.is_(None),
+                WaitingEntry.offered_slot > now).order_by(WaitingEntry.offered_at, WaitingEntry.id)).scalars().all()
+            return [WaitingView.of(row) for row in rows]
+
+    def claim_notice(self, entry_id: int) -> bool:
+        """Take an offer for sending; False when it was already sent (or is being sent)."""
+        with session_scope(self.url) as session:
+            row = session.get(WaitingEntry, entry_id, with_for_update=True)
+            if row is None or row.notified_at is not None:
+                return False
+            row.notified_at = self.clock()
+            return True
+
+    def notice_failed(self, entry_id: int, cause: Optional[str]) -> None:
+        """The offer could not be sent: keep the cause, or (None) give it back for the next run."""
+        with session_scope(self.url) as session:
+            row = session.get(WaitingEntry, entry_id, with_for_update=True)
+            if row is not None:
+                if cause is None:
+                    row.notified_at = None
+                else:
+                    row.notify_failure = cause[:40]
+
+    def offered(self, entry_id: int, conversation_id: str) -> Optional[WaitingView]:
+        """The citizen's own offer (never another conversation's)."""
+        with session_scope(self.url) as session:
+            row = session.get(WaitingEntry, entry_id)
+            if row is None or row.conversation_id != conversation_id or row.status != OFFERED:
+                return None
+            return WaitingView.of(row)
 
 
 def service_named(kb: KnowledgeBase, text: str) -> Optional[str]:

@@ -10,14 +10,17 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 
 from vecina.db import session_scope
 from vecina.db.models import Appointment, Reminder
-from vecina.services.appointments import ATTENDED, CANCELLED, NO_SHOW
+from vecina.kb.store import KbSource
+from vecina.services.appointments import (ATTENDED, CANCELLED, NO_SHOW, UPCOMING, AppointmentBackend,
+                                          AppointmentView, WaitingList)
+from vecina.services.handoff import local_now
 
 PENDING, SENT, DELIVERED, READ, FAILED, ANSWERED, EXPIRED = (
     "pending", "sent", "delivered", "read", "failed", "answered", "expired")
@@ -25,6 +28,11 @@ CONFIRMED_ANSWER, CANCELLED_ANSWER = "confirmed", "cancelled"
 ACCEPTED, TOO_LATE, NO_REMINDER = "accepted", "too_late", "no_reminder"
 PROGRESS = {PENDING: 0, SENT: 1, DELIVERED: 2, READ: 3}  # receipts only move a reminder forward
 AWAITING_ANSWER = (SENT, DELIVERED, READ)
+
+
+def municipal_clock(kb: KbSource) -> Callable[[], datetime]:
+    """The municipality's wall-clock time, in which appointments and reminders are kept."""
+    return lambda: local_now(kb.current()).replace(tzinfo=None)
 
 
 class ReminderLog:
@@ -44,6 +52,13 @@ class ReminderLog:
         except IntegrityError:
             return None
 
+    def release(self, reminder_id: int) -> None:
+        """Give back a claim that was never sent (the assistant was unreachable): the next run retries it."""
+        with session_scope(self.url) as session:
+            row = session.get(Reminder, reminder_id, with_for_update=True)
+            if row is not None and row.status == PENDING:
+                session.delete(row)
+
     def _set(self, reminder_id: int, **values: object) -> None:
         with session_scope(self.url) as session:
             row = session.get(Reminder, reminder_id, with_for_update=True)
@@ -51,29 +66,34 @@ class ReminderLog:
                 for key, value in values.items():
                     setattr(row, key, value)
 
-    def sent(self, reminder_id: int, answer_window: timedelta) -> None:
+    def sent(self, reminder_id: int, answer_window: timedelta, outbound_id: Optional[int] = None) -> None:
         now = self.clock()
-        self._set(reminder_id, status=SENT, sent_at=now, expires_at=now + answer_window)
+        self._set(reminder_id, status=SENT, sent_at=now, expires_at=now + answer_window, outbound_id=outbound_id)
 
     def failed(self, reminder_id: int, cause: str) -> None:
         self._set(reminder_id, status=FAILED, failure=cause[:40], failed_at=self.clock())
 
-    def receipt(self, reminder_id: int, status: str, cause: Optional[str] = None) -> None:
-        """A provider's delivery receipt: delivered and read move forward only; failed is kept."""
+    def receipt(self, outbound_id: int, status: str, cause: Optional[str] = None) -> None:
+        """The provider's delivery receipt for the message that carried a reminder (if it did): the
+        status only moves forward (receipts come out of order), each step keeps its time; failed is kept."""
         with session_scope(self.url) as session:
-            row = session.get(Reminder, reminder_id, with_for_update=True)
+            row = session.execute(select(Reminder).where(Reminder.outbound_id == outbound_id)
+                                  .with_for_update()).scalar_one_or_none()
             if row is None or row.status not in PROGRESS:
                 return
             now = self.clock()
             if status == FAILED:
                 row.status, row.failure, row.failed_at = FAILED, (cause or "delivery_failed")[:40], now
-            elif status in PROGRESS and PROGRESS[status] > PROGRESS[row.status]:
-                row.status = status
-                setattr(row, f"{status}_at", now)
+            elif status in (DELIVERED, READ):
+                if getattr(row, f"{status}_at") is None:  # a late receipt still tells when it happened
+                    setattr(row, f"{status}_at", now)
+                if PROGRESS[status] > PROGRESS[row.status]:
+                    row.status = status
 
-    def answer(self, appointment_id: int, answer: str) -> str:
+    def answer(self, appointment_id: int, answer: str, apply: Callable[[], object] = lambda: None) -> str:
         """Record Confirm or Cancel: ACCEPTED, TOO_LATE (after the deadline: the reminder expires)
-        or NO_REMINDER (none is waiting for an answer)."""
+        or NO_REMINDER (none is waiting for an answer). `apply` (the confirmation or cancellation
+        itself) runs before the answer is recorded: when it fails, nothing is recorded."""
         now = self.clock()
         with session_scope(self.url) as session:
             row = session.execute(select(Reminder).where(Reminder.appointment_id == appointment_id)
@@ -83,8 +103,18 @@ class ReminderLog:
             if row.expires_at is not None and now > row.expires_at:
                 row.status, row.expired_at = EXPIRED, now
                 return TOO_LATE
+            apply()
             row.status, row.answer, row.answered_at = ANSWERED, answer, now
             return ACCEPTED
+
+    def addressed_to(self, appointment_id: int, conversation_id: str) -> Optional[AppointmentView]:
+        """The appointment a reminder was sent for to this conversation (the verified sender may be
+        the SMS number of a citizen who booked on the web), if it is still on."""
+        with session_scope(self.url) as session:
+            found = session.execute(select(Appointment).join(Reminder, Reminder.appointment_id == Appointment.id)
+                                    .where(Appointment.id == appointment_id,
+                                           Reminder.conversation_id == conversation_id)).scalar_one_or_none()
+            return AppointmentView.of(found) if found is not None and found.status in UPCOMING else None
 
     def expire_due(self) -> int:
         """Reminders whose answer window has passed without an answer; how many were expired now."""
@@ -95,6 +125,32 @@ class ReminderLog:
             for row in rows:
                 row.status, row.expired_at = EXPIRED, now
             return len(rows)
+
+
+def reminder_template(name: str, variables: Dict[str, str], quick_replies: List[str]) -> Optional[Dict[str, object]]:
+    """The approved WhatsApp template that carries a reminder outside the 24-hour window (None
+    when none is configured). Its body parameters, in the order docs/channels.md registers them:
+    weekday and date, time, service, office, address; its two quick replies: Confirm, Cancel."""
+    if not name:
+        return None
+    parameters = [f"{variables['weekday']} {variables['date']}", variables["time"], variables["service"],
+                  variables["office"], variables["address"]]
+    return {"whatsapp_template": {"name": name, "parameters": parameters, "quick_replies": quick_replies}}
+
+
+def answer_reminder(log: ReminderLog, backend: AppointmentBackend, waiting: WaitingList, appointment_id: int,
+                    conversation_id: str, answer: str, now: datetime) -> Tuple[str, Optional[AppointmentView]]:
+    """Confirm or Cancel pressed on a reminder: the outcome (ACCEPTED, TOO_LATE, NO_REMINDER) and
+    the appointment. A cancellation frees the slot and offers it to the first on the waiting list.
+    NotFound and BackendUnavailable from the appointment system come through, with nothing recorded."""
+    appointment = log.addressed_to(appointment_id, conversation_id)
+    if appointment is None:
+        return NO_REMINDER, None
+    change = backend.confirm if answer == CONFIRMED_ANSWER else backend.cancel
+    outcome = log.answer(appointment_id, answer, lambda: change(appointment.id, appointment.conversation_id, now))
+    if outcome == ACCEPTED and answer == CANCELLED_ANSWER:
+        waiting.offer(appointment.slot)
+    return outcome, appointment
 
 
 @dataclass
