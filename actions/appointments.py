@@ -47,6 +47,22 @@ def payload(**values: str) -> str:
     return f"/appointment_book{{{inner}}}"
 
 
+def wait_payload(service: str, office: str, wanted: Optional[DateRequest]) -> str:
+    """The button that puts the citizen on the waiting list (for the day asked, if any)."""
+    day = (wanted.day or wanted.start) if wanted is not None else None
+    when = f',"appointment_when":"{day:%Y-%m-%d}{"/" + wanted.part_of_day if wanted.part_of_day else ""}"' \
+        if day else ""
+    return f'/appointment_wait{{"appointment_service":"{service}","appointment_office":"{office}"{when}}}'
+
+
+def offered_day(value: Optional[str]) -> Optional[DateRequest]:
+    """A day (and part of the day) carried by a button: "2026-11-24" or "2026-11-24/morning"."""
+    if not value or not OFFERED_DAY.match(value):
+        return None
+    day, _, part = value.partition("/")
+    return DateRequest(day=date.fromisoformat(day), part_of_day=part or None)
+
+
 def slot_variables(kb: KnowledgeBase, slot: Slot, lang: str) -> Dict[str, str]:
     office = kb.appointment_offices[slot.office]
     centre = kb.centres[office.centre]
@@ -82,6 +98,8 @@ def read_answer(tracker: Tracker) -> Dict[Text, Any]:
     asked = tracker.get_slot("requested_slot")
     typed = not text.startswith("/")
     found: Dict[Text, Any] = {"appointment_problem": None}
+    if asked is None and intent(tracker) == "appointment_book":  # a new booking: nothing from an abandoned one
+        found.update({slot: None for slot in FORM_SLOTS})
     service = entity(tracker, "appointment_service")
     if service not in kb.appointment_services and asked == "appointment_service" and typed:
         service = service_named(kb, text)
@@ -100,10 +118,9 @@ def read_answer(tracker: Tracker) -> Dict[Text, Any]:
     when = entity(tracker, "appointment_when")
     if when == FIRST_AVAILABLE:
         found["appointment_when"] = encode_when(DateRequest(first_available=True))
-    elif when and OFFERED_DAY.match(when):  # the button of a freed slot offered to the waiting list
-        day, _, part = when.partition("/")
+    elif offered_day(when):  # the button of a freed slot offered to the waiting list
         found.update(_checked_day(kb, found.get("appointment_office") or tracker.get_slot("appointment_office"),
-                                  DateRequest(day=date.fromisoformat(day), part_of_day=part or None)))
+                                  offered_day(when)))
     elif asked == "appointment_when" and typed:
         found.update(_read_day(kb, tracker, text))
     if asked == "appointment_slot":
@@ -244,11 +261,15 @@ class ActionAskAppointmentSlot(Action):
         if not slots:
             centre = kb.centres[kb.appointment_offices[office].centre]
             dispatcher.utter_message(response="utter_appointment_no_slots", office=centre.name[lang],
-                                     phone=centre.phone)
+                                     phone=centre.phone, buttons=buttons(
+                                         [(texts().text("utter_text_join_waiting_list", lang),
+                                           wait_payload(service, office, None))]))
             return stop_form()
         names = texts().weekday_names(lang)
         choices = [(f"{names[s.starts_at.weekday()]} {s.starts_at:%d/%m %H:%M}",
                     payload(appointment_slot=s.starts_at.isoformat(timespec="minutes"))) for s in slots]
+        if response == "utter_appointment_day_full":
+            choices.append((texts().text("utter_text_wait_for_that_day", lang), wait_payload(service, office, wanted)))
         day = f"{wanted.day:%d/%m}" if wanted is not None and wanted.day else ""
         dispatcher.utter_message(response=response, day=day, buttons=buttons(choices))
         return [SlotSet("appointment_offered", [s.starts_at.isoformat(timespec="minutes") for s in slots])]
@@ -385,3 +406,29 @@ class ActionCancelAppointment(Action):
         WaitingList(get_settings().database_url).offer(cancelled.slot)
         dispatcher.utter_message(response="utter_appointment_cancelled", **slot_variables(kb, cancelled.slot, lang))
         return [SlotSet("appointment_to_cancel", None)]
+
+
+class ActionJoinWaitingList(Action):
+    """No time suited: the citizen is told when one is freed (vecina/services/dispatch.py)."""
+
+    def name(self) -> Text:
+        return "action_join_waiting_list"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb, lang = knowledge_base(), language(tracker)
+        service, office = entity(tracker, "appointment_service"), entity(tracker, "appointment_office")
+        done = [SlotSet(slot, None) for slot in FORM_SLOTS]
+        if service not in kb.appointment_services or office not in kb.appointment_offices:
+            dispatcher.utter_message(response="utter_appointment_not_booked")
+            return done
+        phone = PHONE.search(tracker.sender_id)
+        citizen = Citizen(tracker.sender_id, tracker.get_latest_input_channel() or "rest", lang,
+                          phone.group(1) if phone else None)
+        wanted = offered_day(entity(tracker, "appointment_when"))
+        WaitingList(get_settings().database_url).join(office, service, citizen, wanted, now(kb).date())
+        centre = kb.centres[kb.appointment_offices[office].centre]
+        dispatcher.utter_message(response="utter_waiting_list_joined_day" if wanted else "utter_waiting_list_joined",
+                                 service=kb.appointment_services[service].name[lang], office=centre.name[lang],
+                                 day=f"{wanted.day:%d/%m}" if wanted else "")
+        return done

@@ -44,8 +44,9 @@ def proactive(tracker: Tracker) -> bool:
 
 def answers_no_form(tracker: Tracker) -> bool:
     """A turn an open form must let pass (its validation then sets nothing, so the form rejects it
-    and the rule for it runs): the town hall's own messages and the answer to a reminder."""
-    return proactive(tracker) or intent(tracker) == "appointment_reminder_answer"
+    and the rule for it runs): the town hall's own messages, the answer to a reminder, joining the
+    waiting list."""
+    return proactive(tracker) or intent(tracker) in ("appointment_reminder_answer", "appointment_wait")
 
 
 def entity(tracker: Tracker, name: Text) -> Optional[Text]:

@@ -144,7 +144,7 @@ def cmd_reminders_report(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_reminders_send(args: argparse.Namespace, settings: Settings) -> int:
     """Send the reminders of one day's appointments now (the scheduler does it daily)."""
-    from vecina.kb.store import KbReader
+    from vecina.kb.store import KbError, KbReader
     from vecina.scheduler import build_dispatcher
     from vecina.services.reminders import municipal_clock
 
@@ -152,7 +152,10 @@ def cmd_reminders_send(args: argparse.Namespace, settings: Settings) -> int:
         return _fail("reminders go out through Rasa's HTTP API: set VECINA_RASA_ENABLE_API and "
                      "VECINA_RASA_JWT_SECRET, as for the Rasa server")
     kb = KbReader(settings.database_url)
-    today = municipal_clock(kb)().date()
+    try:
+        today = municipal_clock(kb)().date()
+    except KbError as error:
+        return _fail(str(error))
     try:
         day = {"today": today, "tomorrow": today + timedelta(days=1)}.get(args.day) or _day(args.day)
     except argparse.ArgumentTypeError as error:
@@ -222,6 +225,14 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         return _fail("bench is bounded: --concurrency 1-200, --seconds 1-600, --max-conversations 1-100000")
     return main(settings, args.targets, args.concurrency, args.seconds, args.max_conversations, Path(args.output),
                 "vecina " + " ".join(args.argv))
+
+
+def cmd_bench_reminders(args: argparse.Namespace, settings: Settings) -> int:
+    from vecina.evaluation.reminders import main
+
+    if not 1 <= args.count <= 100_000 or not 0 < args.rate <= 1000 or not 1 <= args.workers <= 64:
+        return _fail("bench-reminders is bounded: --count 1-100000, --rate up to 1000, --workers 1-64")
+    return main(settings, args.count, args.rate, args.workers, Path(args.output), "vecina " + " ".join(args.argv))
 
 
 def cmd_channels_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -328,6 +339,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
           f"  Rasa server   http://{host}:{settings.rasa_port}/  (REST: /webhooks/rest/webhook)\n"
           f"  action server http://{host}:{settings.actions_port}/health\n"
           f"  staff console http://{host}:{settings.console_port}/  (accounts: vecina users add NAME --role admin)\n"
+          f"  scheduler     appointment reminders daily at {settings.reminders_at} (docs/appointments.md)\n"
           f"Press Ctrl-C to stop.\n", flush=True)
     stopping = False
 
@@ -419,6 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kb-dir", help=argparse.SUPPRESS)
     run.set_defaults(function=cmd_run, force=False)
 
+    bench_reminders = commands.add_parser(
+        "bench-reminders", help="benchmark: a day's reminders against the local fake WhatsApp API",
+        description="Starts our servers on loopback, writes COUNT appointments for tomorrow and sends their "
+                    "reminders as `vecina reminders send` does, at most RATE a second (docs/performance.md).")
+    bench_reminders.add_argument("--count", type=int, default=10_000, help="appointments (default 10000)")
+    bench_reminders.add_argument("--rate", type=float, default=80.0,
+                                 help="the provider's limit to stay under, per second (default 80, Meta's default tier)")
+    bench_reminders.add_argument("--workers", type=int, default=8, help="conversations at a time (default 8)")
+    bench_reminders.add_argument("--output", default=str(ROOT / "results" / "reminders-bench"),
+                                 help="report path without extension (.md and .json are written)")
+    bench_reminders.set_defaults(function=cmd_bench_reminders)
     users = commands.add_parser("users", help="staff console accounts").add_subparsers(dest="users_command",
                                                                                       required=True)
     add = users.add_parser("add", help="add a staff account (asks for the password)")

@@ -16,6 +16,33 @@ from typing import List, Optional
 from vecina.settings import Settings, get_settings
 
 
+def validate_action_responses_once() -> None:
+    """Check action server responses against a schema compiled once.
+
+    Rasa 3.6 calls `jsonschema.validate` for every action response, which first re-checks Rasa's
+    own (constant) schema against its meta-schema: a third of the server's time at load
+    (docs/performance.md). The responses are still checked the same way, with the same errors.
+    """
+    from jsonschema import validators
+    from jsonschema.exceptions import best_match
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.constants import DOCS_BASE_URL
+
+    schema = RemoteAction.action_response_format_spec()
+    validator = validators.validator_for(schema)(schema)
+
+    def validate(self: RemoteAction, result: dict) -> bool:
+        error = best_match(validator.iter_errors(result))
+        if error is None:
+            return True
+        error.message += (f". Failed to validate Action server response from API, make sure your response from "
+                          f"the Action endpoint is valid. For more information about the format visit "
+                          f"{DOCS_BASE_URL}/custom-actions")
+        raise error
+
+    RemoteAction._validate_action_result = validate
+
+
 def rasa_arguments(settings: Settings, model: Path) -> List[str]:
     arguments = ["run", "--model", str(model), "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
                  "--port", str(settings.rasa_port), "--interface", settings.bind_host, "--cors", "*"]
@@ -31,6 +58,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     settings = get_settings()
     from rasa.__main__ import main as rasa_main
 
+    validate_action_responses_once()
     sys.argv = ["rasa", *rasa_arguments(settings, Path(args.model))]
     rasa_main()
 

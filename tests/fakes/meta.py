@@ -90,6 +90,7 @@ class FakeMeta(FakeServer):
     refused: List[Tuple[int, Dict[str, Any]]] = field(default_factory=list)
     last_inbound: Dict[str, float] = field(default_factory=dict)
     failures: List[Tuple[int, Dict[str, Any]]] = field(default_factory=list)  # answers for the next requests
+    times: List[float] = field(default_factory=list)  # when each accepted message arrived (rate checks)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -132,6 +133,7 @@ class FakeMeta(FakeServer):
         wamid = f"wamid.fake{next(self._ids)}"
         with self._lock:
             self.sent.append({**body, "id": wamid, "phone_number_id": request.match_info["number"]})
+            self.times.append(time.time())
         return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": body["to"],
                                   "wa_id": body["to"]}], "messages": [{"id": wamid}]})
 

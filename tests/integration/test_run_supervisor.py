@@ -32,7 +32,7 @@ def test_run_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> None:
     env = dict(os.environ, VECINA_DATABASE_URL=f"sqlite:///{tmp_path / 'vecina.db'}",
                VECINA_TRACKER_URL=f"sqlite:///{tmp_path / 'tracker.db'}", VECINA_RASA_PORT=str(ports["rasa"]),
                VECINA_ACTIONS_PORT=str(ports["actions"]), VECINA_WEB_PORT=str(ports["web"]),
-               VECINA_CONSOLE_PORT=str(ports["console"]), PYTHONPATH=str(ROOT))
+               VECINA_CONSOLE_PORT=str(ports["console"]), VECINA_REMINDERS_AT="18:00", PYTHONPATH=str(ROOT))
     for derived in ("VECINA_ACTION_ENDPOINT_URL", "VECINA_RASA_ENABLE_API", "VECINA_RASA_JWT_SECRET"):
         env.pop(derived, None)  # the action endpoint from VECINA_ACTIONS_PORT; the API secret made for the run
     log = tmp_path / "run.log"
@@ -54,6 +54,7 @@ def test_run_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> None:
         printed = log.read_text()
         assert f"http://127.0.0.1:{ports['web']}/" in printed and "kb loaded" in printed
         assert f"http://127.0.0.1:{ports['console']}/" in printed
+        assert "scheduler started: reminders from 18:00" in printed
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
     finally:

@@ -27,14 +27,14 @@ def test_the_slim_image_pins_what_the_lock_pins() -> None:
             if locked.get(name) != version} == {}
 
 
-def test_the_action_server_and_the_console_need_no_rasa() -> None:
-    """Both run on the slim rasa-sdk image (docker/actions.Dockerfile), which has no Rasa."""
+def test_the_action_server_the_console_and_the_scheduler_need_no_rasa() -> None:
+    """They run on the slim rasa-sdk image (docker/actions.Dockerfile), which has no Rasa."""
     import subprocess
     import sys
 
     from vecina.settings import ROOT
 
-    code = ("import sys, actions, vecina.console, vecina.web; "
+    code = ("import sys, actions, vecina.console, vecina.web, vecina.scheduler; "
             "print(sorted(m for m in sys.modules if m == 'rasa' or m.startswith('rasa.')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

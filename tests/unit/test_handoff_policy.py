@@ -32,6 +32,8 @@ def tracker(intent: str, ranking: Optional[List[tuple]] = None, ticket: Optional
     (tracker("cancel_handoff"), "action_cancel_handoff"),
     (tracker("urgent_help"), None),
     (tracker("EXTERNAL_staff_reply"), None),
+    (tracker("EXTERNAL_appointment_reminder"), None),
+    (tracker("appointment_reminder_answer"), None),  # the reminder's buttons are for the bot
     (tracker("greet", after="action_forward_to_staff"), "action_listen"),
     (tracker("greet", ticket=None), None),
     (tracker("deny", ticket=None, after="action_cancel_handoff"), "action_listen"),  # the slot is already reset

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from vecina import db
 from vecina.db.models import Appointment, Reminder
+from vecina.kb.store import load
 from vecina.services.reminders import (ACCEPTED, CANCELLED_ANSWER, CONFIRMED_ANSWER, DELIVERED, EXPIRED, FAILED,
                                        NO_REMINDER, READ, SENT, TOO_LATE, ReminderLog, report)
 from vecina.settings import ROOT
@@ -148,3 +149,26 @@ def test_answers_after_the_deadline_expire_the_reminder(database: str) -> None:
     with db.session_scope(database) as session:
         assert [session.get(Reminder, n).status for n in (late, silent, failed)] == [EXPIRED, EXPIRED, FAILED]
         assert session.get(Reminder, failed).failure == "131047"
+
+
+def test_the_send_command_explains_what_it_needs(database: str) -> None:
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("VECINA_RASA_ENABLE_API", "VECINA_RASA_JWT_SECRET")}
+    env.update(VECINA_DATABASE_URL=database, PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "vecina.cli", "reminders", "send", "--for"]
+    no_api = subprocess.run(command + ["tomorrow"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert no_api.returncode == 1 and "VECINA_RASA_JWT_SECRET" in no_api.stderr
+    env.update(VECINA_RASA_ENABLE_API="true", VECINA_RASA_JWT_SECRET="x" * 40, VECINA_CONSOLE_RASA_URL="http://127.0.0.1:9")
+    no_kb = subprocess.run(command + ["tomorrow"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert no_kb.returncode == 1 and "vecina kb load" in no_kb.stderr and "Traceback" not in no_kb.stderr
+
+    load(ROOT / "kb", database)
+    with db.session_scope(database) as s:
+        for hour, who in enumerate(("whatsapp:+34600000001", "whatsapp:+34600000002", "web:3"), start=9):
+            appointment(s, 3, hour, "booked", who)
+    bad_day = subprocess.run(command + ["31/12"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert bad_day.returncode == 1 and "--for" in bad_day.stderr and "YYYY-MM-DD" in bad_day.stderr
+    down = subprocess.run(command + ["2026-11-03"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 1 and "run the command again" in down.stderr and "Traceback" not in down.stderr
+    assert "due: 3" in down.stdout and "to retry (assistant unavailable): 2" in down.stdout
+    assert "not sent: 1 (no_contact 1)" in down.stdout

@@ -184,7 +184,7 @@ class WebhookChannel(InputChannel):
             if message_id is None:
                 logger.debug("%s: receipt for a message that is not ours", self.name())
             else:
-                self.reminders.receipt(message_id, receipt.status, receipt.error_code)
+                self.reminders.receipt(message_id, receipt.status, f"{self.name()}:{receipt.error_code or 'unknown'}")
 
     async def handle(self, claimed: Claimed) -> None:
         """Hand one stored message to Rasa (called by the worker)."""

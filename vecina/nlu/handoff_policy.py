@@ -2,9 +2,10 @@
 
 When the `handoff_ticket` slot holds an open ticket, every citizen message goes to that ticket
 (`action_forward_to_staff`) and the bot answers nothing, whatever the other policies would do.
-Three things still reach the dialogue: `cancel_handoff` (the citizen no longer needs a person),
-`urgent_help` (the emergency numbers are never withheld), and the `EXTERNAL_` intents the staff
-console triggers (a staff reply, the ticket closed). While someone waits for a person, "ya no
+Four things still reach the dialogue: `cancel_handoff` (the citizen no longer needs a person),
+`urgent_help` (the emergency numbers are never withheld), the Confirm / Cancel of an appointment
+reminder, and the `EXTERNAL_` intents the staff console and the scheduler trigger (a staff reply,
+the ticket closed, a reminder). While someone waits for a person, "ya no
 hace falta" most likely cancels the wait, so `cancel_handoff` wins there from `cancel_floor`
 confidence even when `deny` ranked first; a plain "no" (cancel_handoff near 0) still goes to
 the person. The policy outranks RulePolicy (priority 7
@@ -27,7 +28,7 @@ from vecina.services.tickets import TICKET_SLOT
 
 FORWARD_ACTION = "action_forward_to_staff"
 CANCEL_INTENT, CANCEL_ACTION = "cancel_handoff", "action_cancel_handoff"
-PASS_THROUGH_INTENTS = ("urgent_help",)
+PASS_THROUGH_INTENTS = ("urgent_help", "appointment_reminder_answer")
 DEFAULT_CANCEL_FLOOR = 0.3
 EXTERNAL_PREFIX = "EXTERNAL_"
 

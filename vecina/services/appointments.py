@@ -300,6 +300,11 @@ class WaitingList:
              today: date) -> int:
         earliest = (wanted.day or wanted.start) if wanted else None
         with session_scope(self.url) as session:
+            waiting = session.execute(select(WaitingEntry.id).where(
+                WaitingEntry.conversation_id == citizen.conversation_id, WaitingEntry.office == office,
+                WaitingEntry.service == service, WaitingEntry.status == WAITING)).scalars().first()
+            if waiting is not None:  # asked twice: one place in the queue, the first
+                return waiting
             row = WaitingEntry(office=office, service=service, conversation_id=citizen.conversation_id,
                                channel=citizen.channel, language=citizen.language,
                                earliest=max(earliest or today, today),
