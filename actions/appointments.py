@@ -14,8 +14,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import (answers_no_form, buttons, entity, intent, kb_reader, knowledge_base, language,
                             message_text, texts)
 from vecina.kb.model import KnowledgeBase
-from vecina.services.appointments import (AppointmentBackend, BackendUnavailable, Citizen, NotFound, Slot,
-                                          SlotTaken, WaitingList, appointment_backend, day_refusal, decode_when, encode_when, service_named)
+from vecina.services.appointments import (AppointmentBackend, AppointmentView, BackendUnavailable, Citizen, NotFound,
+                                          Slot, SlotTaken, WaitingList, appointment_backend, day_refusal, decode_when,
+                                          encode_when, service_named)
 from vecina.services.centres import CentreDirectory
 from vecina.services.dates import DateRequest, understand_date
 from vecina.services.handoff import local_now
@@ -24,7 +25,7 @@ from vecina.settings import get_settings
 
 FORM = "appointment_book_form"
 FORM_SLOTS = ("appointment_service", "appointment_office", "appointment_when", "appointment_slot",
-              "appointment_confirmed", "appointment_offered", "appointment_problem")
+              "appointment_confirmed", "appointment_offered", "appointment_problem", "appointment_to_change")
 FIRST_AVAILABLE, CHANGE_DAY = "first", "change"
 YES, NO, STOPPED = "yes", "no", "stopped"  # STOPPED: the form already said why it cannot go on
 DAY_REFUSALS = {"past": "utter_appointment_day_past", "closed": "utter_appointment_day_closed",
@@ -286,8 +287,9 @@ class ActionAskAppointmentConfirmed(Action):
         choices = [(texts().text("utter_text_book_yes", lang), "/affirm"),
                    (texts().text("utter_text_change_day", lang), payload(appointment_when=CHANGE_DAY)),
                    (texts().text("utter_text_book_no", lang), "/deny")]
-        dispatcher.utter_message(response="utter_ask_appointment_confirmed", buttons=buttons(choices),
-                                 **slot_variables(kb, slot, lang))
+        response = "utter_ask_appointment_change_confirmed" if tracker.get_slot("appointment_to_change") \
+            else "utter_ask_appointment_confirmed"
+        dispatcher.utter_message(response=response, buttons=buttons(choices), **slot_variables(kb, slot, lang))
         return []
 
 
@@ -311,8 +313,16 @@ class ActionBookAppointment(Action):
         citizen = Citizen(tracker.sender_id, tracker.get_latest_input_channel() or "rest", lang,
                           phone.group(1) if phone else None)
         key = f"{tracker.sender_id}:{tracker.latest_message.get('message_id') or slot.starts_at.isoformat()}"
+        to_change = tracker.get_slot("appointment_to_change")
+        agenda = backend()
         try:
-            booked = backend().book(slot, citizen, None, key[:100], now(kb))
+            if to_change:
+                self.move(dispatcher, agenda, tracker, int(to_change), slot, key[:100])
+                return done
+            booked = agenda.book(slot, citizen, None, key[:100], now(kb))
+        except NotFound:
+            dispatcher.utter_message(response="utter_appointment_not_found")
+            return done
         except SlotTaken:
             dispatcher.utter_message(response="utter_appointment_slot_taken")
             return [SlotSet("appointment_slot", None), SlotSet("appointment_confirmed", None),
@@ -328,6 +338,30 @@ class ActionBookAppointment(Action):
             dispatcher.utter_message(response="utter_appointment_documents",
                                      documents=procedure_variables(procedure, lang)["documents"])
         return done
+
+    @staticmethod
+    def move(dispatcher: CollectingDispatcher, agenda: AppointmentBackend, tracker: Tracker, appointment_id: int,
+             slot: Slot, key: str) -> None:
+        """Change an appointment: the new time is booked before the old one is freed (and offered
+        to the waiting list)."""
+        kb, lang = knowledge_base(), language(tracker)
+        old = next((a for a in agenda.upcoming(tracker.sender_id, now(kb)) if a.id == appointment_id), None)
+        if old is None:
+            raise NotFound()
+        moved = agenda.change(appointment_id, tracker.sender_id, slot, key, now(kb))
+        if moved.slot != old.slot:
+            WaitingList(get_settings().database_url).offer(old.slot)
+        dispatcher.utter_message(response="utter_appointment_changed", **slot_variables(kb, moved.slot, lang))
+
+
+def appointment_choices(upcoming: List[AppointmentView], lang: str, payload_of: Any) -> List[tuple]:
+    """One button per appointment: its day and time."""
+    names = texts().weekday_names(lang)
+    return [(f"{names[a.starts_at.weekday()]} {a.starts_at:%d/%m %H:%M}", payload_of(a.id)) for a in upcoming]
+
+
+def change_payload(appointment_id: int) -> str:
+    return f'/appointment_change{{"appointment_id":"{appointment_id}"}}'
 
 
 def cancel_payload(appointment_id: int, confirmed: bool = False) -> str:
@@ -355,7 +389,8 @@ class ActionListAppointments(Action):
             return []
         for appointment in upcoming:
             dispatcher.utter_message(response="utter_appointment_list_item", buttons=buttons(
-                [(texts().text("utter_text_cancel_this", lang), cancel_payload(appointment.id))]),
+                [(texts().text("utter_text_change_this", lang), change_payload(appointment.id)),
+                 (texts().text("utter_text_cancel_this", lang), cancel_payload(appointment.id))]),
                 **slot_variables(kb, appointment.slot, lang))
         return []
 
@@ -384,10 +419,8 @@ class ActionCancelAppointment(Action):
                 if not upcoming:
                     dispatcher.utter_message(response="utter_appointment_list_none")
                     return []
-                names = texts().weekday_names(lang)
-                choices = [(f"{names[a.starts_at.weekday()]} {a.starts_at:%d/%m %H:%M}", cancel_payload(a.id))
-                           for a in upcoming]
-                dispatcher.utter_message(response="utter_ask_which_appointment", buttons=buttons(choices))
+                dispatcher.utter_message(response="utter_ask_which_appointment",
+                                         buttons=buttons(appointment_choices(upcoming, lang, cancel_payload)))
                 return []
             chosen = chosen or upcoming[0]
             if not confirmed:
@@ -406,6 +439,41 @@ class ActionCancelAppointment(Action):
         WaitingList(get_settings().database_url).offer(cancelled.slot)
         dispatcher.utter_message(response="utter_appointment_cancelled", **slot_variables(kb, cancelled.slot, lang))
         return [SlotSet("appointment_to_cancel", None)]
+
+
+class ActionChangeAppointment(Action):
+    """Which appointment (buttons when there are several); then the booking form asks the new day
+    and time for the same service and office, and action_book_appointment moves it."""
+
+    def name(self) -> Text:
+        return "action_change_appointment"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        kb, lang = knowledge_base(), language(tracker)
+        wanted = entity(tracker, "appointment_id")
+        try:
+            upcoming = backend().upcoming(tracker.sender_id, now(kb))
+        except BackendUnavailable:
+            dispatcher.utter_message(response="utter_appointment_unavailable", phone=kb.municipality.phone)
+            return []
+        chosen = next((a for a in upcoming if str(a.id) == str(wanted)), None)
+        if wanted and chosen is None:
+            dispatcher.utter_message(response="utter_appointment_not_found")
+            return []
+        if chosen is None and len(upcoming) != 1:
+            if not upcoming:
+                dispatcher.utter_message(response="utter_appointment_list_none", buttons=buttons(
+                    [(texts().text("utter_text_book_one", lang), "/appointment_book")]))
+            else:
+                dispatcher.utter_message(response="utter_ask_which_appointment_to_change",
+                                         buttons=buttons(appointment_choices(upcoming, lang, change_payload)))
+            return []
+        chosen = chosen or upcoming[0]
+        dispatcher.utter_message(response="utter_appointment_change_start", **slot_variables(kb, chosen.slot, lang))
+        return [*(SlotSet(slot, None) for slot in FORM_SLOTS), SlotSet("appointment_service", chosen.service),
+                SlotSet("appointment_office", chosen.office), SlotSet("appointment_to_change", str(chosen.id)),
+                FollowupAction(FORM)]
 
 
 class ActionJoinWaitingList(Action):

@@ -19,7 +19,6 @@ from vecina.settings import get_settings
 CARRIED_OVER = ("language", "handoff_ticket")
 REMINDERS = {"utter_appointment_reminder", "utter_appointment_reminder_documents"}  # a typed "sí" confirms  # an open ticket outlives the session
 UNAVAILABLE_RESPONSES = {
-    "appointment_change": "utter_appointment_change_unavailable",
     "case_status": "utter_case_status_unavailable",
     "report_incident": "utter_report_incident_unavailable",
     "complaint": "utter_complaint_unavailable",

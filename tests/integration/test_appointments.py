@@ -176,3 +176,40 @@ def test_with_several_appointments_the_citizen_chooses_and_can_keep_it(stack: St
         statuses = dict(session.execute(select(Appointment.starts_at, Appointment.status)
                                         .where(Appointment.conversation_id == sender)).all())
     assert statuses[later.starts_at] == "cancelled" and sorted(statuses.values()) == ["booked", "cancelled"]
+
+
+@pytest.mark.parametrize("language, hello, change, yes", [
+    ("es", "hola", "quiero cambiar mi cita a otro día", "sí"),
+    ("va", "bon dia", "vull canviar la meua cita", "sí, per favor"),
+])
+def test_changing_an_appointment_keeps_the_old_one_until_the_new_one_is_booked(  # type: ignore[no-untyped-def]
+        stack: Stack, kb_source, language: str, hello: str, change: str, yes: str) -> None:
+    from vecina.db.models import WaitingEntry
+    from vecina.services.appointments import WaitingList
+
+    sender = stack.new_sender()
+    stack.turn(sender, hello)
+    old = book_for(stack, kb_source, sender, "oac-platja", "census", 4)
+    WaitingList(database(stack)).join("oac-platja", "census", Citizen(f"web:waiting-{sender}", "socketio", "es"), None,
+                                      old.starts_at.date() - timedelta(days=5))
+    _replies, names, slots = stack.turn(sender, change)
+    assert names == ["utter_appointment_change_start", "utter_ask_appointment_when"], names
+    assert slots["appointment_service"] == "census" and slots["appointment_to_change"]
+    replies, names, _ = stack.turn(sender, '/appointment_book{"appointment_when":"first"}')
+    assert names == ["utter_ask_appointment_slot"]
+    title, chosen = next((t, p) for t, p in reversed(buttons(replies)) if f"{old.starts_at:%d/%m %H:%M}" not in t)
+    _replies, names, _ = stack.turn(sender, chosen)
+    assert names == ["utter_ask_appointment_change_confirmed"]
+    with db.session_scope(database(stack)) as session:  # nothing has changed before the citizen says yes
+        assert session.execute(select(Appointment.status).where(Appointment.conversation_id == sender)).scalars().all() \
+            == ["booked"]
+    replies, names, slots = stack.turn(sender, yes)
+    assert names == ["utter_appointment_changed"] and title.split()[-1] in replies[0]["text"]
+    assert slots["appointment_to_change"] is None
+    with db.session_scope(database(stack)) as session:
+        rows = dict(session.execute(select(Appointment.starts_at, Appointment.status)
+                                    .where(Appointment.conversation_id == sender)).all())
+        assert rows[old.starts_at] == "cancelled" and sorted(rows.values()) == ["booked", "cancelled"]
+        offered = session.execute(select(WaitingEntry).where(
+            WaitingEntry.conversation_id == f"web:waiting-{sender}")).scalar_one()
+        assert (offered.status, offered.offered_slot) == ("offered", old.starts_at)

@@ -202,7 +202,7 @@ async def test_urgent_contacts_come_from_kb_in_order(kb) -> None:
     assert lines[0].startswith(kb.municipality.emergency_contacts[0].label["ca"])
 
 
-@pytest.mark.parametrize("intent", ["appointment_change", "case_status", "report_incident", "human_handoff"])
+@pytest.mark.parametrize("intent", ["case_status", "report_incident", "human_handoff"])
 async def test_features_not_yet_built_get_an_honest_answer(intent: str) -> None:
     dispatcher, _ = await run(ActionServiceUnavailable(), make_tracker("", intent))
     message = dispatcher.messages[0]
