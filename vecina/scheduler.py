@@ -79,8 +79,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             for line in scheduler.tick():
                 logger.info(line)
-        except Exception:  # a database or kb hiccup: the next tick tries again
-            logger.exception("scheduler tick failed")
+        except Exception as error:  # a database or kb hiccup: the next tick tries again
+            logger.error("scheduler tick failed (%s); trying again at the next tick", type(error).__name__)
         stop.wait(settings.scheduler_tick_seconds)
     return 0
 

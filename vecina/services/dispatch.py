@@ -177,8 +177,9 @@ class Dispatcher:
             for job in jobs:
                 try:
                     outcome = job(limit)
-                except Exception:  # one citizen's problem never stops the run
-                    logger.exception("dispatch: a message could not be handled")
+                except Exception as error:  # one citizen's problem never stops the run
+                    # the type only: database errors carry their parameters (conversation ids, numbers)
+                    logger.error("dispatch: a message could not be handled (%s)", type(error).__name__)
                     outcome = "error"
                 with lock:
                     outcomes[outcome] += 1
