@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -17,6 +18,10 @@ import pytest
 from tests.fakes.meta import FakeMeta
 from tests.integration.conftest import JWT_SECRET, WHATSAPP_NUMBER, start_chromium
 from tests.integration.test_whatsapp_channel import new_citizen, settled, webhook
+from vecina.db import session_scope
+from vecina.db.models import Appointment
+from vecina.kb.store import KbReader
+from vecina.services.reminders import municipal_clock
 from vecina.services.tickets import TicketStore
 from vecina.settings import ROOT
 from vecina.stack import Stack, die_with_parent, free_port, wait_until_up
@@ -69,6 +74,17 @@ def eventually(check: Callable[[], Any], seconds: float = 30) -> Any:
         time.sleep(0.3)
 
 
+def sign_in(browser: Any, path: str) -> None:
+    """Sign in as Ana on the login page the console sent the browser to, and land on `path`."""
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.NAME, "username").send_keys("ana")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    # the login page's own address ends in "?next=<path>": wait for the path itself
+    assert eventually(lambda: urlsplit(browser.current_url).path == path)
+
+
 def test_a_person_answers_from_the_console_and_the_bot_comes_back(stack: Stack, meta: FakeMeta, console_url: str,
                                                                    browser: Any) -> None:
     from selenium.common.exceptions import NoAlertPresentException
@@ -78,11 +94,7 @@ def test_a_person_answers_from_the_console_and_the_bot_comes_back(stack: Stack, 
     tickets = TicketStore(f"sqlite:///{stack.workdir / 'vecina.db'}")
     browser.get(f"{console_url}/inbox")
     assert "/login" in browser.current_url
-    browser.find_element(By.NAME, "username").send_keys("ana")
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
-    # the login page's own address ends in "?next=/inbox": wait for the path itself
-    assert eventually(lambda: urlsplit(browser.current_url).path == "/inbox")
+    sign_in(browser, "/inbox")
     cookie = browser.get_cookie("__Host-vecina-console")
     assert cookie and cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
@@ -130,3 +142,38 @@ def test_a_person_answers_from_the_console_and_the_bot_comes_back(stack: Stack, 
     assert (tickets.get(ticket.id).status, tickets.get(ticket.id).outcome) == ("closed", "resolved")
     actions = [row["action"] for row in tickets.audit_trail(f"ticket:{ticket.id}") if row["actor"] == "ana"]
     assert {"view", "claim", "reply", "close"} <= set(actions) and actions.count("reply") == 1
+
+
+def test_the_desk_marks_who_came_to_their_appointment(stack: Stack, console_url: str, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    url = f"sqlite:///{stack.workdir / 'vecina.db'}"
+    now = municipal_clock(KbReader(url))()
+    starts = max(now - timedelta(minutes=30), datetime.combine(now.date(), datetime.min.time()))
+    with session_scope(url) as session:
+        row = Appointment(office="oac-platja", service="census", starts_at=starts, ends_at=starts + timedelta(minutes=15),
+                          desk=1, conversation_id="whatsapp:+34699000111", channel="whatsapp", language="es",
+                          phone="+34699000111", status="confirmed", created_at=now, updated_at=now)
+        session.add(row)
+        session.flush()
+        appointment_id = row.id
+    browser.get(f"{console_url}/appointments?office=oac-platja&day={now.date().isoformat()}")
+    if urlsplit(browser.current_url).path == "/login":
+        sign_in(browser, "/appointments")
+
+    def status_shown() -> str:
+        return str(browser.find_element(By.CSS_SELECTOR, f"#appointment-{appointment_id} .status").text)
+
+    def press(title: str) -> None:
+        row_buttons = browser.find_elements(By.CSS_SELECTOR, f"#appointment-{appointment_id} button")
+        next(b for b in row_buttons if b.text == title).click()
+
+    assert status_shown() == "Confirmada"
+    assert "… 0111" in browser.find_element(By.ID, f"appointment-{appointment_id}").text
+    press("Ha venido")
+    assert eventually(lambda: status_shown() == "Ha venido")
+    assert browser.find_element(By.CSS_SELECTOR, "p.notice").text == "Marcada: ha venido."
+    press("No ha venido")  # a correction
+    assert eventually(lambda: status_shown() == "No ha venido")
+    with session_scope(url) as session:
+        assert session.get(Appointment, appointment_id).status == "no_show"

@@ -23,8 +23,10 @@ from tests.trackers import BASE, PHOTO, bot, save, user
 from vecina import db
 from vecina.console import create_app
 from vecina.console.desk import Desk
+from vecina.db.models import Appointment
 from vecina.kb.store import KbReader, load
 from vecina.rasa_api import RasaApi
+from vecina.services.attendance import Attendance
 from vecina.services.staff import StaffDirectory
 from vecina.services.tickets import NORMAL, URGENT, NewTicket, TicketStore
 from vecina.services.transcripts import TranscriptReader
@@ -98,7 +100,8 @@ def console(tmp_path: Path, rasa: FakeRasaApi, kb_database: str) -> Console:
     settings = Settings(database_url=database, tracker_url=f"sqlite:///{tracker_path}", media_dir=media_dir,
                         rasa_jwt_secret=SECRET)
     desk = Desk(database, TicketStore(database, clock=clock), staff, RasaApi(rasa.url, SECRET, "console", timeout=5),
-                TranscriptReader(settings.tracker_url), KbReader(kb_database), media_dir)
+                TranscriptReader(settings.tracker_url), KbReader(kb_database), media_dir,
+                attendance=Attendance(database, clock))
     rasa.triggers.clear()
     rasa.failures.clear()
     rasa.delay = 0
@@ -129,7 +132,8 @@ def test_every_route_needs_a_session(console: Console) -> None:
             assert answer.status_code == 401, (method, url, answer.status_code)
         checked.append(endpoint)
     assert {"inbox", "ticket", "reply", "close", "assign", "claim", "note", "media", "unattended", "audit",
-            "logout", "follow_up", "ticket_updates", "inbox_rows"} <= set(checked)
+            "logout", "follow_up", "ticket_updates", "inbox_rows", "appointments_day", "attendance",
+            "close_day"} <= set(checked)
 
 
 def test_every_unsafe_request_needs_the_csrf_token(console: Console) -> None:
@@ -361,3 +365,69 @@ def test_signing_in_returns_to_the_page_asked_for_never_elsewhere(console: Conso
     answer = client.post("/login", data={"login_token": token, "username": "ana", "password": PASSWORD,
                                          "next": target})
     assert answer.status_code == 302 and answer.location == expected
+
+
+def appointment(console: Console, starts: datetime, status: str = "booked", office: str = "oac-ajuntament") -> int:
+    with db.session_scope(console.desk.url) as session:
+        row = Appointment(office=office, service="census", starts_at=starts, ends_at=starts + timedelta(minutes=15),
+                          desk=1, conversation_id="whatsapp:+34600123456", channel="whatsapp", language="va",
+                          phone="+34600123456", status=status, created_at=starts - timedelta(days=2),
+                          updated_at=starts - timedelta(days=2))
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def appointment_status(console: Console, appointment_id: int) -> str:
+    with db.session_scope(console.desk.url) as session:
+        return session.get(Appointment, appointment_id).status
+
+
+def test_the_office_marks_who_came_and_closes_the_day(console: Console) -> None:
+    now = console.clock.now  # 10:00
+    came = appointment(console, now - timedelta(hours=1))
+    absent = appointment(console, now - timedelta(minutes=30))
+    cancelled = appointment(console, now - timedelta(minutes=45), status="cancelled")
+    later = appointment(console, now + timedelta(hours=2))
+    tomorrow = appointment(console, now + timedelta(days=1))
+    agent, csrf = console.sign_in("pau")
+    page = agent.get("/appointments").get_data(as_text=True)  # today, at the first office
+    assert page.count('<tr id="appointment-') == 4 and f"appointment-{tomorrow}" not in page
+    assert "… 3456" in page and "600123456" not in page
+    assert agent.get(f"/appointments?office=oac-ajuntament&day={now.date() + timedelta(days=1)}").get_data(
+        as_text=True).count('<tr id="appointment-') == 1
+
+    marked = agent.post(f"/appointments/{came}/attendance", data={"csrf_token": csrf, "outcome": "attended"})
+    assert marked.status_code == 302 and "done=attended" in marked.location
+    assert appointment_status(console, came) == "attended"
+    for appointment_id, outcome, code, text in (
+            (later, "no_show", 409, "Todavía no es la hora"), (tomorrow, "attended", 409, "Todavía no es la hora"),
+            (cancelled, "attended", 409, "está anulada"), (came, "maybe", 409, "Indique si la persona ha venido"),
+            (999_999, "attended", 404, "No existe")):
+        answer = agent.post(f"/appointments/{appointment_id}/attendance", data={"csrf_token": csrf, "outcome": outcome})
+        assert answer.status_code == code and text in answer.get_data(as_text=True), (appointment_id, outcome)
+    assert agent.post(f"/appointments/{absent}/attendance", data={"outcome": "no_show"}).status_code == 403  # no CSRF
+
+    closed = agent.post("/appointments/close-day", data={"csrf_token": csrf, "office": "oac-ajuntament",
+                                                          "day": now.date().isoformat()})
+    assert "marked=1" in closed.location
+    assert "las citas ya pasadas que quedaban sin marcar: 1" in agent.get(closed.location).get_data(as_text=True)
+    assert [appointment_status(console, a) for a in (came, absent, cancelled, later, tomorrow)] == [
+        "attended", "no_show", "cancelled", "booked", "booked"]
+    trail = [(row["action"], row["target"], row["detail"]) for row in console.desk.tickets.audit_trail()
+             if row["actor"] == "pau" and row["action"] in ("attendance", "no_shows")]
+    assert trail == [("attendance", f"appointment:{came}", {"outcome": "attended"}),
+                     ("no_shows", "office:oac-ajuntament", {"day": now.date().isoformat(), "marked": 1})]
+
+    for bad in ("/appointments?day=24/11/2026", "/appointments?office=nowhere"):
+        answer = agent.get(bad)
+        assert answer.status_code in (404, 409) and "<table" not in answer.get_data(as_text=True), bad
+
+
+def test_with_the_town_hall_system_attendance_is_kept_there(console: Console, tmp_path: Path) -> None:
+    settings = Settings(database_url=console.desk.url, tracker_url="sqlite:///" + str(tmp_path / "tracker.db"),
+                        rasa_jwt_secret=SECRET, appointments_url="http://127.0.0.1:9/", appointments_token="t")
+    console.app = create_app(settings, console.desk)
+    agent, _ = console.sign_in("ana")
+    page = agent.get("/appointments").get_data(as_text=True)
+    assert "sistema de cita previa del ayuntamiento" in page and "<table" not in page

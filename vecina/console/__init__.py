@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import wraps
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -275,6 +275,45 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
         if opened is not None:
             return redirect(url_for("ticket", ticket_id=opened.id))
         return redirect(url_for("unattended", done="dismissed"))
+
+    def office_and_day(values: Any) -> Tuple[str, date]:
+        offices = desk.appointment_offices()
+        office = values.get("office") or next(iter(offices), "")
+        try:
+            day = date.fromisoformat(values["day"]) if values.get("day") else desk.attendance.clock().date()
+        except ValueError:
+            raise Refused("day") from None
+        return office, day
+
+    def back_to_day(office: str, day: date, code: str, **extra: Any) -> Any:
+        return redirect(url_for("appointments_day", office=office, day=day.isoformat(), done=code, **extra))
+
+    @app.get("/appointments")
+    @user_action
+    def appointments_day(user: Any) -> Any:
+        if settings.appointments_url:  # the town hall's own appointment system keeps attendance
+            return render_template("appointments.html", external=True)
+        office, day = office_and_day(request.args)
+        kb_now = kb.current()
+        return render_template(
+            "appointments.html", external=False, office=office, day=day, offices=desk.appointment_offices(),
+            rows=desk.office_day(user, office, day) if office else [], done=request.args.get("done"),
+            marked=request.args.get("marked", 0, type=int),
+            services={s.id: s.name["es"] for s in kb_now.appointment_services.values()},
+            now=desk.attendance.clock(), previous=day - timedelta(days=1), following=day + timedelta(days=1))
+
+    @app.post("/appointments/<int:appointment_id>/attendance")
+    @user_action
+    def attendance(user: Any, appointment_id: int) -> Any:
+        outcome = request.form.get("outcome", "")
+        office, day = desk.mark_attendance(user, appointment_id, outcome)
+        return back_to_day(office, day, outcome)
+
+    @app.post("/appointments/close-day")
+    @user_action
+    def close_day(user: Any) -> Any:
+        office, day = office_and_day(request.form)
+        return back_to_day(office, day, "no_shows_marked", marked=desk.close_day(user, office, day))
 
     @app.get("/audit")
     @user_action

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import urllib.error
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -18,6 +18,9 @@ from vecina.db import session_scope
 from vecina.db.models import Followup
 from vecina.kb.store import KbSource
 from vecina.rasa_api import RasaApi
+from vecina.services import appointments
+from vecina.services.attendance import Attendance, AttendanceRefused, OfficeAppointment
+from vecina.services.reminders import municipal_clock
 from vecina.services.staff import StaffDirectory, StaffUser
 from vecina.services.tickets import CLAIMED, NORMAL, OPEN, NewTicket, TicketError, TicketStore, TicketView
 from vecina.services.transcripts import QuietConversation, TranscriptItem, TranscriptReader
@@ -60,7 +63,8 @@ class Reply:
 
 class Desk:
     def __init__(self, database_url: str, tickets: TicketStore, staff: StaffDirectory, rasa: RasaApi,
-                 transcripts: TranscriptReader, kb: KbSource, media_dir: Path) -> None:
+                 transcripts: TranscriptReader, kb: KbSource, media_dir: Path,
+                 attendance: Optional[Attendance] = None) -> None:
         self.url = database_url
         self.tickets = tickets
         self.staff = staff
@@ -68,6 +72,7 @@ class Desk:
         self.transcripts = transcripts
         self.kb = kb
         self.media_dir = Path(media_dir)
+        self.attendance = attendance or Attendance(database_url, municipal_clock(kb))
 
     def _ticket(self, user: StaffUser, ticket_id: int) -> TicketView:
         ticket = self.tickets.get(ticket_id)
@@ -224,3 +229,39 @@ class Desk:
                                                 conversation.language or "es", team.id, FOLLOW_UP_REASON, NORMAL,
                                                 summary=summary))
         return self._apply(lambda: self.tickets.claim(ticket.id, user.username))
+
+    def appointment_offices(self) -> Dict[str, str]:
+        """Offices that give appointments: id -> the name of their centre."""
+        kb = self.kb.current()
+        return {office.id: kb.centres[office.centre].name["es"] if office.centre in kb.centres else office.id
+                for office in kb.appointment_offices.values()}
+
+    def office_day(self, user: StaffUser, office: str, day: date) -> List[OfficeAppointment]:
+        if not user.can("appointments"):
+            raise NotAllowed()
+        if office not in self.appointment_offices():
+            raise NotFound()
+        return self.attendance.day(office, day)
+
+    def mark_attendance(self, user: StaffUser, appointment_id: int, outcome: str) -> Tuple[str, date]:
+        """Mark an appointment attended or no-show; its office and day."""
+        if not user.can("appointments"):
+            raise NotAllowed()
+        try:
+            office, day = self.attendance.mark(appointment_id, outcome)
+        except AttendanceRefused as refusal:
+            raise Refused(refusal.code) from None
+        except appointments.NotFound:
+            raise NotFound() from None
+        self.tickets.audit(user.username, "attendance", f"appointment:{appointment_id}", {"outcome": outcome})
+        return office, day
+
+    def close_day(self, user: StaffUser, office: str, day: date) -> int:
+        """Everyone of the day who is past their time and was not marked did not come."""
+        if not user.can("appointments"):
+            raise NotAllowed()
+        if office not in self.appointment_offices():
+            raise NotFound()
+        marked = self.attendance.close_day(office, day)
+        self.tickets.audit(user.username, "no_shows", f"office:{office}", {"day": day.isoformat(), "marked": marked})
+        return marked

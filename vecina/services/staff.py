@@ -26,9 +26,9 @@ from vecina.db.models import StaffUser as StaffUserRow
 AGENT, SUPERVISOR, ADMIN = "agent", "supervisor", "admin"
 ROLES = (AGENT, SUPERVISOR, ADMIN)
 PERMISSIONS: Dict[str, Tuple[str, ...]] = {
-    AGENT: ("inbox", "reply", "unattended"),
-    SUPERVISOR: ("inbox", "reply", "unattended", "assign", "all_teams"),
-    ADMIN: ("inbox", "reply", "unattended", "assign", "all_teams", "audit", "users"),
+    AGENT: ("inbox", "reply", "unattended", "appointments"),
+    SUPERVISOR: ("inbox", "reply", "unattended", "appointments", "assign", "all_teams"),
+    ADMIN: ("inbox", "reply", "unattended", "appointments", "assign", "all_teams", "audit", "users"),
 }
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,59}$")
 MIN_PASSWORD = 12
