@@ -320,6 +320,7 @@ class ActionBookAppointment(Action):
                 self.move(dispatcher, agenda, tracker, int(to_change), slot, key[:100])
                 return done
             booked = agenda.book(slot, citizen, None, key[:100], now(kb))
+            WaitingList(get_settings().database_url).booked(citizen.conversation_id, slot.office, slot.service)
         except NotFound:
             dispatcher.utter_message(response="utter_appointment_not_found")
             return done

@@ -1,7 +1,7 @@
 """The scheduler process (`vecina serve scheduler`; `make run` starts it too).
 
-Every tick (VECINA_SCHEDULER_TICK_SECONDS) it expires the reminders nobody answered in time and
-sends the waiting-list offers of freed slots; once a day, from VECINA_REMINDERS_AT (municipal
+Every tick (VECINA_SCHEDULER_TICK_SECONDS) it expires the reminders nobody answered in time,
+passes on the waiting-list offers nobody took in time, and sends the offers of freed slots; once a day, from VECINA_REMINDERS_AT (municipal
 time), it sends the reminders of the next day's appointments. Everything it sends is recorded
 first, so a restart or a second run sends nothing twice. It needs Rasa's HTTP API (JWT).
 """
@@ -17,7 +17,8 @@ from typing import Callable, List, Optional
 
 from vecina.kb.store import KbReader, KbSource
 from vecina.rasa_api import RasaApi
-from vecina.services.appointments import WaitingList
+from vecina.services.appointments import BackendUnavailable, Slot, WaitingList, appointment_backend
+from vecina.services.dates import DateRequest
 from vecina.services.dispatch import Dispatcher
 from vecina.services.reminders import ReminderLog, municipal_clock
 from vecina.settings import Settings, get_settings
@@ -39,6 +40,8 @@ class Scheduler:
     def __init__(self, settings: Settings, kb: KbSource, clock: Optional[Callable[[], datetime]] = None) -> None:
         self.clock = clock or municipal_clock(kb)
         self.dispatcher = build_dispatcher(settings, kb, self.clock)
+        self.kb = kb
+        self.agenda = appointment_backend(settings, kb)
         self.reminders_at = time.fromisoformat(settings.reminders_at)
         self.reminded_for: Optional[date] = None
 
@@ -48,6 +51,10 @@ class Scheduler:
         expired = self.dispatcher.reminders.expire_due()
         if expired:
             done.append(f"{expired} reminders expired unanswered")
+        passed = self.dispatcher.waiting.pass_on(
+            now, timedelta(minutes=self.kb.current().booking.offer_answer_minutes), self.still_free)
+        if passed:
+            done.append(f"{passed} waiting-list offers passed on to the next person")
         offers = self.dispatcher.send_offers(now)
         if offers.due:
             done.append(f"waiting-list offers: {offers.sent} sent of {offers.due}")
@@ -58,6 +65,15 @@ class Scheduler:
             if not result.retry_later:
                 self.reminded_for = tomorrow
         return done
+
+    def still_free(self, office: str, service: str, starts_at: datetime) -> Optional[Slot]:
+        """The slot at `starts_at` if it can still be booked (None when taken, too close, or the
+        appointment system does not answer)."""
+        try:
+            free = self.agenda.free_slots(office, service, DateRequest(day=starts_at.date()), self.clock(), 1000)
+        except (BackendUnavailable, KeyError):  # KeyError: an office or service no longer in the kb
+            return None
+        return next((slot for slot in free if slot.starts_at == starts_at), None)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -17,7 +17,7 @@ from tests.conftest import make_tracker, response_names
 from vecina import db
 from vecina.db.models import Appointment, WaitingEntry
 from vecina.kb.store import KbReader
-from vecina.services.appointments import CONFIRMED, Citizen, DatabaseBackend
+from vecina.services.appointments import CONFIRMED, Citizen, DatabaseBackend, WaitingList
 from vecina.services.dates import MORNING, DateRequest
 from vecina.services.reminders import ReminderLog
 
@@ -120,7 +120,7 @@ def town_hall_system(actions_env: str, monkeypatch: pytest.MonkeyPatch):  # type
     ([503, 502, 503], ["utter_appointment_unavailable"], 0),  # down: never "booked"
     ([1.5, 1.5, 1.5], ["utter_appointment_unconfirmed"], None),  # no answer: neither "booked" nor "not booked"
 ])
-async def test_the_citizen_hears_what_the_town_hall_system_really_did(town_hall_system, faults, said,
+async def test_the_citizen_hears_what_the_town_hall_system_really_did(town_hall_system, actions_env, faults, said,
                                                                       booked) -> None:  # type: ignore[no-untyped-def]
     from actions.appointments import ActionBookAppointment
 
@@ -129,11 +129,16 @@ async def test_the_citizen_hears_what_the_town_hall_system_really_did(town_hall_
     tracker = make_tracker("sí", "affirm", slots={
         "language": "es", "appointment_service": "census", "appointment_office": "oac-ajuntament",
         "appointment_slot": starts, "appointment_confirmed": "yes"}, extra={"message_id": uuid.uuid4().hex})
+    tracker.sender_id = f"telegram:{uuid.uuid4().int % 10**9}"
+    entry = WaitingList(actions_env).join(
+        "oac-ajuntament", "census", Citizen(tracker.sender_id, "telegram", "es"), None, date.today())
     dispatcher, events = await run(ActionBookAppointment(), tracker)
     assert response_names(dispatcher) == said
     assert slots_of(events)["appointment_slot"] is None  # the form is over either way
     if booked is not None:
         assert len(town_hall_system.appointments) == booked
+    with db.session_scope(actions_env) as session:  # booked: off the waiting list
+        assert session.get(WaitingEntry, entry).status == ("booked" if booked else "waiting")
 
 
 async def test_a_list_the_town_hall_system_cannot_give_is_not_an_empty_list(town_hall_system) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.fakes.rasa import FakeRasaApi
 from vecina import db
@@ -18,7 +18,7 @@ from vecina.db.models import Appointment, Reminder, WaitingEntry
 from vecina.rasa_api import RasaApi
 from vecina.scheduler import Scheduler
 from vecina.services.appointments import (CANCELLED, CONFIRMED, OFFERED, Citizen, DatabaseBackend, NotFound,
-                                          WaitingList)
+                                          SlotTaken, WaitingList)
 from vecina.services.dates import DateRequest
 from vecina.services.dispatch import (INVALID_PHONE, NO_CONTACT, REMINDER_RESPONSES, Dispatcher, RateLimit, Route,
                                       route)
@@ -236,3 +236,56 @@ def test_the_scheduler_reminds_once_a_day_from_the_configured_hour(
     assert scheduler.tick() == [] and len(rasa.triggers) == 1
     clock.now += WINDOW + timedelta(minutes=1)
     assert scheduler.tick() == ["1 reminders expired unanswered"]
+
+
+def test_an_offer_nobody_takes_in_time_goes_to_the_next_person_who_keeps_no_one_waiting(
+        database: str, rasa: FakeRasaApi, backend: DatabaseBackend, kb_source: Any, clock: Clock) -> None:
+    settings = Settings(database_url=database, console_rasa_url=rasa.url, rasa_jwt_secret=SECRET,
+                        reminders_at="23:59")
+    scheduler = Scheduler(settings, kb_source, clock)
+    window = timedelta(minutes=kb_source.current().booking.offer_answer_minutes)
+    waiting = WaitingList(database, clock)
+    ana, pau, eva = (waiting.join("oac-ajuntament", "census", Citizen(f"telegram:2{n}", "telegram", "es"), None,
+                                  MONDAY) for n in range(3))
+    freed = backend.cancel(book(backend, Citizen("whatsapp:+34600000081", "whatsapp", "es")),
+                           "whatsapp:+34600000081", SUNDAY_EVENING).slot
+    waiting.offer(freed)
+
+    def status(entry_id: int) -> str:
+        with db.session_scope(database) as session:
+            return session.get(WaitingEntry, entry_id).status
+
+    def told() -> List[str]:
+        return [t["sender"] for t in rasa.triggers]
+
+    assert scheduler.tick() == ["waiting-list offers: 1 sent of 1"] and told() == ["telegram:20"]
+    clock.now += window - timedelta(minutes=1)
+    assert scheduler.tick() == []  # Ana still has time
+    clock.now += timedelta(minutes=2)
+    assert scheduler.tick() == ["1 waiting-list offers passed on to the next person", "waiting-list offers: 1 sent of 1"]
+    assert told() == ["telegram:20", "telegram:21"] and (status(ana), status(pau)) == ("waiting", OFFERED)
+
+    rasa.on_trigger.refuse["telegram:22"] = "131026"  # Eva's number cannot be reached
+    clock.now += window + timedelta(minutes=1)
+    assert scheduler.tick()[0] == "1 waiting-list offers passed on to the next person"
+    assert told()[-1] == "telegram:22"  # never Ana again: she was offered that time already
+    assert scheduler.tick() == []  # Eva leaves the list; nobody is left who was not offered it
+    assert [status(entry) for entry in (ana, pau, eva)] == ["waiting", "waiting", "withdrawn"]
+
+    taken = backend.book(backend.free_slots("oac-ajuntament", "census", DateRequest(day=MONDAY), clock(), 1)[0],
+                         Citizen("telegram:21", "telegram", "es"), None, "pau-books", clock())
+    waiting.booked("telegram:21", taken.office, taken.service)
+    again = backend.cancel(book(backend, Citizen("whatsapp:+34600000082", "whatsapp", "es"),
+                                day=MONDAY + timedelta(days=1)), "whatsapp:+34600000082", SUNDAY_EVENING).slot
+    assert waiting.offer(again).id == ana  # Ana kept her place; Pau booked and left the list
+    assert status(pau) == "booked"
+
+    with db.session_scope(database) as session:  # a time someone else booked meanwhile is not passed on
+        session.execute(update(WaitingEntry).where(WaitingEntry.id == ana).values(notified_at=clock.now - window))
+    for desk in range(kb_source.current().appointment_offices["oac-ajuntament"].desks["census"]):
+        try:  # every desk at that time
+            backend.book(again, Citizen(f"telegram:9{desk}", "telegram", "es"), None, f"someone-else-{desk}", clock())
+        except SlotTaken:
+            pass
+    waiting.join("oac-ajuntament", "census", Citizen("telegram:30", "telegram", "es"), None, MONDAY)
+    assert scheduler.tick() == [] and status(ana) == "waiting"

@@ -511,10 +511,9 @@ def build_appointments(report: Reporter, node: Any) -> Tuple[Dict[str, Appointme
                        ("services", "booking"))
     rules = BookingRules()
     if isinstance(node, dict) and node.get("booking") is not None:
-        booking = Fields(report, node["booking"], "booking", ("horizon_days", "min_notice_minutes",
-                                                              "reminder_answer_minutes"))
         limits = {"horizon_days": (1, 366), "min_notice_minutes": (0, 7 * 24 * 60),
-                  "reminder_answer_minutes": (10, 7 * 24 * 60)}
+                  "reminder_answer_minutes": (10, 7 * 24 * 60), "offer_answer_minutes": (10, 7 * 24 * 60)}
+        booking = Fields(report, node["booking"], "booking", tuple(limits))
         values = {key: booking.number(key, low, high, integer=True) if key in booking.node else None
                   for key, (low, high) in limits.items()}
         rules = BookingRules(**{key: int(value) for key, value in values.items() if value is not None})

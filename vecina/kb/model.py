@@ -194,6 +194,7 @@ class BookingRules:
     horizon_days: int = 45  # how far ahead citizens can book
     min_notice_minutes: int = 120  # how close to the time they still can
     reminder_answer_minutes: int = 1420  # how long a reminder's Confirm/Cancel buttons work
+    offer_answer_minutes: int = 180  # how long before a freed time offered from the waiting list goes to the next
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Tuple
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vecina.db import session_scope
@@ -316,18 +316,50 @@ class WaitingList:
             return row.id
 
     def offer(self, slot: Slot) -> Optional[WaitingView]:
-        """The first waiting citizen the freed `slot` suits, now marked as offered it."""
+        """The first waiting citizen the freed `slot` suits, now marked as offered it. Nobody is
+        offered the same time twice."""
         day = slot.starts_at.date()
         with session_scope(self.url) as session:
             rows = session.execute(select(WaitingEntry).where(
                 WaitingEntry.office == slot.office, WaitingEntry.service == slot.service,
-                WaitingEntry.status == WAITING, WaitingEntry.earliest <= day)
+                WaitingEntry.status == WAITING, WaitingEntry.earliest <= day,
+                or_(WaitingEntry.offered_slot.is_(None), WaitingEntry.offered_slot != slot.starts_at))
                 .order_by(WaitingEntry.created_at, WaitingEntry.id).with_for_update()).scalars().all()
             for row in rows:
                 if (row.latest is None or day <= row.latest) and row.part_of_day in (None, part_of_day(slot.starts_at)):
                     row.status, row.offered_at, row.offered_slot = OFFERED, self.clock(), slot.starts_at
+                    row.notified_at, row.notify_failure = None, None
                     return WaitingView.of(row)
         return None
+
+    def booked(self, conversation_id: str, office: str, service: str) -> None:
+        """The citizen booked this service at this office: they leave its waiting list."""
+        with session_scope(self.url) as session:
+            session.execute(update(WaitingEntry).where(
+                WaitingEntry.conversation_id == conversation_id, WaitingEntry.office == office,
+                WaitingEntry.service == service, WaitingEntry.status.in_((WAITING, OFFERED)))
+                .values(status=WAITING_BOOKED))
+
+    def pass_on(self, now: datetime, answer_window: timedelta,
+                still_free: Callable[[str, str, datetime], Optional[Slot]]) -> int:
+        """Offers the citizen has not taken within `answer_window` of hearing of them: the citizen
+        goes back to waiting, keeping their place, and the time, if `still_free` finds it bookable,
+        is offered to the next person it suits. A citizen the offer could not reach leaves the
+        list (their contact does not work). How many times were passed on."""
+        with session_scope(self.url) as session:
+            rows = session.execute(select(WaitingEntry).where(
+                WaitingEntry.status == OFFERED, WaitingEntry.notified_at.is_not(None),
+                or_(WaitingEntry.notified_at <= now - answer_window, WaitingEntry.notify_failure.is_not(None)))
+                .order_by(WaitingEntry.offered_at, WaitingEntry.id).with_for_update()).scalars().all()
+            lapsed = [(row.office, row.service, row.offered_slot) for row in rows]
+            for row in rows:
+                row.status = WITHDRAWN if row.notify_failure else WAITING
+        passed = 0
+        for office, service, starts_at in lapsed:
+            slot = still_free(office, service, starts_at)
+            if slot is not None and self.offer(slot) is not None:
+                passed += 1
+        return passed
 
     def to_notify(self, now: datetime) -> List[WaitingView]:
         """Offers not sent yet whose slot is still ahead (the scheduler sends each one once)."""
