@@ -1,8 +1,9 @@
 """The scheduler process (`vecina serve scheduler`; `make run` starts it too).
 
 Every tick (VECINA_SCHEDULER_TICK_SECONDS) it expires the reminders nobody answered in time,
-passes on the waiting-list offers nobody took in time, and sends the offers of freed slots; once a day, from VECINA_REMINDERS_AT (municipal
-time), it sends the reminders of the next day's appointments. Everything it sends is recorded
+passes on the waiting-list offers nobody took in time, and sends the offers of freed slots; once
+a day, from VECINA_REMINDERS_AT (municipal time), it sends the reminders of the next day's
+appointments. Everything it sends is recorded
 first, so a restart or a second run sends nothing twice. It needs Rasa's HTTP API (JWT).
 """
 

@@ -289,3 +289,18 @@ def test_an_offer_nobody_takes_in_time_goes_to_the_next_person_who_keeps_no_one_
             pass
     waiting.join("oac-ajuntament", "census", Citizen("telegram:30", "telegram", "es"), None, MONDAY)
     assert scheduler.tick() == [] and status(ana) == "waiting"
+
+
+def test_an_offer_whose_time_came_before_it_was_sent_gives_the_citizen_their_place_back(
+        database: str, rasa: FakeRasaApi, backend: DatabaseBackend, kb_source: Any, clock: Clock) -> None:
+    scheduler = Scheduler(Settings(database_url=database, console_rasa_url=rasa.url, rasa_jwt_secret=SECRET,
+                                   reminders_at="23:59"), kb_source, clock)
+    waiting = WaitingList(database, clock)
+    entry = waiting.join("oac-ajuntament", "census", Citizen("telegram:40", "telegram", "es"), None, MONDAY)
+    freed = backend.cancel(book(backend, Citizen("whatsapp:+34600000091", "whatsapp", "es")),
+                           "whatsapp:+34600000091", SUNDAY_EVENING).slot
+    waiting.offer(freed)  # then the scheduler was down until after that time
+    clock.now = freed.ends_at
+    assert scheduler.tick() == [] and rasa.triggers == []
+    with db.session_scope(database) as session:
+        assert session.get(WaitingEntry, entry).status == "waiting"

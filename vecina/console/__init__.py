@@ -294,12 +294,11 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
         if settings.appointments_url:  # the town hall's own appointment system keeps attendance
             return render_template("appointments.html", external=True)
         office, day = office_and_day(request.args)
-        kb_now = kb.current()
         return render_template(
             "appointments.html", external=False, office=office, day=day, offices=desk.appointment_offices(),
             rows=desk.office_day(user, office, day) if office else [], done=request.args.get("done"),
             marked=request.args.get("marked", 0, type=int),
-            services={s.id: s.name["es"] for s in kb_now.appointment_services.values()},
+            services={s.id: s.name["es"] for s in kb.current().appointment_services.values()},
             now=desk.attendance.clock(), previous=day - timedelta(days=1), following=day + timedelta(days=1))
 
     @app.post("/appointments/<int:appointment_id>/attendance")

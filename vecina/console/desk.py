@@ -236,17 +236,19 @@ class Desk:
         return {office.id: kb.centres[office.centre].name["es"] if office.centre in kb.centres else office.id
                 for office in kb.appointment_offices.values()}
 
-    def office_day(self, user: StaffUser, office: str, day: date) -> List[OfficeAppointment]:
+    def _may_keep_attendance(self, user: StaffUser, office: Optional[str] = None) -> None:
         if not user.can("appointments"):
             raise NotAllowed()
-        if office not in self.appointment_offices():
+        if office is not None and office not in self.appointment_offices():
             raise NotFound()
+
+    def office_day(self, user: StaffUser, office: str, day: date) -> List[OfficeAppointment]:
+        self._may_keep_attendance(user, office)
         return self.attendance.day(office, day)
 
     def mark_attendance(self, user: StaffUser, appointment_id: int, outcome: str) -> Tuple[str, date]:
         """Mark an appointment attended or no-show; its office and day."""
-        if not user.can("appointments"):
-            raise NotAllowed()
+        self._may_keep_attendance(user)
         try:
             office, day = self.attendance.mark(appointment_id, outcome)
         except AttendanceRefused as refusal:
@@ -258,10 +260,7 @@ class Desk:
 
     def close_day(self, user: StaffUser, office: str, day: date) -> int:
         """Everyone of the day who is past their time and was not marked did not come."""
-        if not user.can("appointments"):
-            raise NotAllowed()
-        if office not in self.appointment_offices():
-            raise NotFound()
+        self._may_keep_attendance(user, office)
         marked = self.attendance.close_day(office, day)
         self.tickets.audit(user.username, "no_shows", f"office:{office}", {"day": day.isoformat(), "marked": marked})
         return marked

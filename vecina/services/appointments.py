@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Tuple
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vecina.db import session_scope
@@ -345,11 +345,13 @@ class WaitingList:
         """Offers the citizen has not taken within `answer_window` of hearing of them: the citizen
         goes back to waiting, keeping their place, and the time, if `still_free` finds it bookable,
         is offered to the next person it suits. A citizen the offer could not reach leaves the
-        list (their contact does not work). How many times were passed on."""
+        list (their contact does not work). An offer whose time came before it could be sent (the
+        scheduler was down) lapses too. How many times were passed on."""
         with session_scope(self.url) as session:
             rows = session.execute(select(WaitingEntry).where(
-                WaitingEntry.status == OFFERED, WaitingEntry.notified_at.is_not(None),
-                or_(WaitingEntry.notified_at <= now - answer_window, WaitingEntry.notify_failure.is_not(None)))
+                WaitingEntry.status == OFFERED,
+                or_(WaitingEntry.notified_at <= now - answer_window, WaitingEntry.notify_failure.is_not(None),
+                    and_(WaitingEntry.notified_at.is_(None), WaitingEntry.offered_slot <= now)))
                 .order_by(WaitingEntry.offered_at, WaitingEntry.id).with_for_update()).scalars().all()
             lapsed = [(row.office, row.service, row.offered_slot) for row in rows]
             for row in rows:
