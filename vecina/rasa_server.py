@@ -58,7 +58,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     settings = get_settings()
     from rasa.__main__ import main as rasa_main
 
+    from vecina.channels import turns
+    from vecina.tracker_store import fail_closed
+
     validate_action_responses_once()
+    fail_closed()
+    turns.install()
     sys.argv = ["rasa", *rasa_arguments(settings, Path(args.model))]
     rasa_main()
 

@@ -101,6 +101,10 @@ class InboundStore:
                 .execution_options(synchronize_session=False))
             return result.rowcount == 1
 
+    def renew(self, claimed: Claimed, lease: timedelta) -> bool:
+        """Extend the lease of a message still being handled; False when it is not ours any more."""
+        return self._finish(claimed, available_at=self.clock() + lease)
+
     def done(self, claimed: Claimed) -> bool:
         """Mark handled; False when the lease had run out and another worker took the message.
         The message's content is dropped (the tracker has it now); the row stays, so a late

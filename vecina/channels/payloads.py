@@ -3,14 +3,19 @@
 Rasa reads any message that starts with "/" as a forced intent ("/restart" even resumes a paused
 conversation), and a citizen can type one. Every channel therefore passes such a text through
 only when it is exactly the payload of a button the bot offered in its latest turn; otherwise
-the slashes are dropped and NLU reads the words like any other text.
+everything before the first word is dropped — every mix of slashes (and characters that look like
+or normalise to one), whitespace, control and invisible characters — and NLU reads the words like
+any other text. Nothing typed reaches Rasa starting with "/", however many layers it hides behind.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Iterable, List, Mapping, Optional, Sequence, Set
 
 PREFIX = "/"
+# Look like a slash without normalising to one (NFKC already maps the full-width solidus and others).
+SLASH_LOOKALIKES = frozenset("\u2044\u2215\u29f8\u2571\u27cb\u3033")
 
 
 def latest_bot_turn(events: Iterable[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
@@ -42,9 +47,24 @@ def numbered_choice(text: str, buttons: Sequence[Mapping[str, Any]]) -> Optional
     return None
 
 
+def _is_leading_noise(character: str) -> bool:
+    """Whitespace, control or invisible characters, and anything that is or looks like a slash."""
+    return (character.isspace() or unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp")
+            or character in SLASH_LOOKALIKES or PREFIX in unicodedata.normalize("NFKC", character))
+
+
+def words_only(text: str) -> str:
+    """`text` from its first character that is not leading noise (see `_is_leading_noise`)."""
+    for position, character in enumerate(text):
+        if not _is_leading_noise(character):
+            return text[position:].strip()
+    return ""
+
+
 def citizen_text(text: str, offered: Set[str]) -> str:
     """What Rasa receives for a message the citizen sent."""
     stripped = text.strip()
-    if not stripped.startswith(PREFIX):
-        return text
-    return stripped if stripped in offered else stripped.lstrip(PREFIX).strip()
+    if stripped.startswith(PREFIX) and stripped in offered:
+        return stripped
+    words = words_only(text)
+    return text if words == stripped else words

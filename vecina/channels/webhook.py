@@ -7,9 +7,10 @@ Rasa server's workers then take the stored messages in order per conversation an
 Rasa as a `UserMessage` whose `message_id` is the provider's id: when a message was handled just
 before a crash, its user event is already in the tracker and it is not handled again.
 
-Before a message is handed to Rasa, the action server must answer its health check: Rasa
-swallows a failing custom action and the turn would half-happen, so while it is down the message
-waits in the store.
+Before a message is handed to Rasa, the action server must answer its health check, so while it
+is down the message waits in the store; should it go away during the turn, the turn fails whole
+and is tried again (vecina.channels.turns). The duplicate check runs under the conversation's
+lock, and database outages are waited out (vecina.channels.worker).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from vecina.channels.contacts import ContactBook
 from vecina.channels.inbound import Claimed, InboundStore
 from vecina.channels.outbound import OutboundStore
 from vecina.channels.payloads import citizen_text
+from vecina.channels.turns import ActionServerUnavailable, TurnOutput, retryable_turn
 from vecina.channels.window import HeldMessages
-from vecina.channels.worker import InboundWorker, TransientError, WorkerPolicy
+from vecina.channels.worker import InboundWorker, TransientError, WorkerPolicy, supervise
 from vecina.kb.store import KbReader
 from vecina.services.reminders import ReminderLog, municipal_clock
 from vecina.settings import Settings, get_settings
@@ -187,24 +189,35 @@ class WebhookChannel(InputChannel):
                 self.reminders.receipt(message_id, receipt.status, f"{self.name()}:{receipt.error_code or 'unknown'}")
 
     async def handle(self, claimed: Claimed) -> None:
-        """Hand one stored message to Rasa (called by the worker)."""
+        """Hand one stored message to Rasa (called by the worker).
+
+        The duplicate check and the turn run under the conversation's lock (Rasa's lock store,
+        shared by every replica through Redis), so a message whose turn another worker is still
+        finishing is seen as handled once that turn is saved, never answered twice."""
         agent = getattr(self.app.ctx, "agent", None) if self.app else None
-        if agent is None or not agent.is_ready():
+        if agent is None or not agent.is_ready() or agent.processor is None:
             raise TransientError("model not loaded")
         await action_server_up(agent)
-        tracker = await agent.tracker_store.retrieve(claimed.conversation_id)
-        events = [event.as_dict() for event in tracker.events] if tracker else []
-        if any(e.get("event") == "user" and e.get("message_id") == claimed.provider_id for e in events):
-            return  # handled before a crash or a lost lease
-        await self.before_turn(claimed)
-        turn = await self.turn(claimed, events)
-        if turn is None:
-            return
-        text, metadata = turn
-        await self.on_new_message(UserMessage(text, self.get_output_channel(), claimed.conversation_id,
-                                              input_channel=self.name(), metadata=metadata,
-                                              message_id=claimed.provider_id))
-        tracker = await agent.tracker_store.retrieve(claimed.conversation_id)
+        async with agent.lock_store.lock(claimed.conversation_id):
+            tracker = await agent.tracker_store.retrieve(claimed.conversation_id)
+            events = [event.as_dict() for event in tracker.events] if tracker else []
+            if any(e.get("event") == "user" and e.get("message_id") == claimed.provider_id for e in events):
+                return  # handled before a crash or a lost lease
+            await self.before_turn(claimed)
+            turn = await self.turn(claimed, events)
+            if turn is None:
+                return
+            text, metadata = turn
+            output = TurnOutput(self.get_output_channel())
+            try:
+                async with retryable_turn():  # agent.handle_message would take the same lock again
+                    await agent.processor.handle_message(UserMessage(
+                        text, output, claimed.conversation_id, input_channel=self.name(), metadata=metadata,
+                        message_id=claimed.provider_id))
+            except ActionServerUnavailable as error:
+                raise TransientError("action server down during the turn") from error
+            await output.send()
+            tracker = await agent.tracker_store.retrieve(claimed.conversation_id)
         if tracker is not None:
             await asyncio.to_thread(self.contacts.set_language, claimed.conversation_id, tracker.get_slot("language"))
 
@@ -260,9 +273,9 @@ def start_workers(app: Any, channel: WebhookChannel) -> None:
 
     stop = asyncio.Event()
     settings = channel.settings
-    worker = InboundWorker(channel.inbound, dispatch, WorkerPolicy())
+    workers = [InboundWorker(channel.inbound, dispatch, WorkerPolicy()) for _ in range(settings.inbound_workers)]
     app.ctx.vecina_stop = stop
-    app.ctx.vecina_workers = [asyncio.ensure_future(worker.run(stop)) for _ in range(settings.inbound_workers)]
+    app.ctx.vecina_workers = supervise(workers, stop)
     logger.info("%d inbound workers started", settings.inbound_workers)
 
 

@@ -8,6 +8,8 @@ apart as `whatsapp:<phone_number_id>:+<wa_id>`, and answers from the number the 
 
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import hmac
 import json
@@ -154,8 +156,12 @@ class GraphApi:
                         return str(data["messages"][0]["id"])
                     code = str(((data or {}).get("error") or {}).get("code", answer.status))
                     raise SendError(code, answer.status >= 500 or answer.status == 429 or code in TRANSIENT_CODES)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, IndexError) as error:
+        except aiohttp.ClientConnectorError as error:  # never reached Meta: sending again is safe
             raise SendError(type(error).__name__, True)
+        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, OSError, ValueError, KeyError,
+                IndexError) as error:
+            # It may have reached Meta, which takes no idempotency key: at most once (docs/security.md)
+            raise SendError(f"uncertain:{type(error).__name__}", False)
 
     async def media_info(self, media_id: str) -> Dict[str, Any]:
         url = f"{self.config.base_url}/{self.config.api_version}/{media_id}"
@@ -199,11 +205,11 @@ class WhatsAppOutput(RecordedOutput):
         if target is None:
             logger.error("whatsapp: refused to send to a conversation of another channel")
             return
-        contact = self.contacts.get(recipient_id)
+        contact = await asyncio.to_thread(self.contacts.get, recipient_id)
         language = self.language_of(str(message.get("text") or ""), contact.language if contact else None)
         custom = message.get("custom") or {}
         spec = custom.get("whatsapp_template") if isinstance(custom, dict) else None
-        window_open = self.contacts.window_open(contact)
+        window_open = await asyncio.to_thread(self.contacts.window_open, contact)
         if spec and not (window_open and message.get("text")):
             # a message with its own text goes out as itself while the window is open
             bodies = [fmt.template_body(spec["name"], TEMPLATE_LANGUAGES[language], spec.get("parameters") or (),
@@ -221,7 +227,8 @@ class WhatsAppOutput(RecordedOutput):
 
     async def send_now(self, recipient_id: str, target: tuple, body: Dict[str, Any],
                        response_name: Optional[str]) -> Optional[str]:
-        record = self.outbound.record(CHANNEL, recipient_id, body["type"], body, response_name)
+        record = await asyncio.to_thread(self.outbound.record, CHANNEL, recipient_id, body["type"], body,
+                                         response_name)
         return await self.deliver(record, target)
 
     async def deliver(self, record: Outgoing, target: tuple) -> Optional[str]:
@@ -231,7 +238,7 @@ class WhatsAppOutput(RecordedOutput):
     async def hold(self, recipient_id: str, target: tuple, body: Dict[str, Any], response_name: Optional[str],
                    language: str) -> None:
         """Outside the 24-hour window (vecina.channels.window)."""
-        if not self.held.hold(recipient_id, body, body["type"], response_name):
+        if not await asyncio.to_thread(self.held.hold, recipient_id, body, body["type"], response_name):
             return
         if not self.config.reopen_template:
             logger.warning("whatsapp: 24-hour window closed and no VECINA_WHATSAPP_REOPEN_TEMPLATE: "
@@ -318,14 +325,15 @@ class WhatsAppInput(WebhookChannel):
     async def turn(self, claimed: Claimed, events: List[Dict[str, Any]]) -> Optional[Turn]:
         message = claimed.payload["message"]
         kind = message.get("type")
-        answered = self.outbound.by_provider_id(CHANNEL, str((message.get("context") or {}).get("id") or ""))
+        answered = await asyncio.to_thread(self.outbound.by_provider_id, CHANNEL,
+                                           str((message.get("context") or {}).get("id") or ""))
         if kind == "text":
             return citizen_text(str(message["text"].get("body", "")), offered_payloads(events)), {}
         if kind == "interactive":
             reply = message["interactive"].get("button_reply") or message["interactive"].get("list_reply") or {}
             option, title = str(reply.get("id", "")), str(reply.get("title", ""))
             if option.startswith(fmt.MORE_PREFIX) and answered is not None:
-                contact = self.contacts.get(claimed.conversation_id)
+                contact = await asyncio.to_thread(self.contacts.get, claimed.conversation_id)
                 await self.output.send_page(claimed.conversation_id, answered,
                                             int(option[len(fmt.MORE_PREFIX):] or 2),
                                             (contact.language if contact else None) or "es")

@@ -7,6 +7,8 @@ citizen answers (the template's button, or any message) the held messages go out
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any, Awaitable, Callable, Dict, Optional
 
 from vecina.channels.outbound import HELD, OutboundStore, Outgoing
@@ -26,6 +28,6 @@ class HeldMessages:
         return first
 
     async def release(self, conversation_id: str, deliver: Callable[[Outgoing], Awaitable[Any]]) -> None:
-        for record in self.outbound.held(conversation_id):
-            if self.outbound.release(record.id):
+        for record in await asyncio.to_thread(self.outbound.held, conversation_id):
+            if await asyncio.to_thread(self.outbound.release, record.id):
                 await deliver(record)

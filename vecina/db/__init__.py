@@ -1,4 +1,7 @@
-"""Database access: one engine per URL, sessions as context managers, Alembic migrations."""
+"""Database access: one engine per URL, sessions as context managers, Alembic migrations.
+
+Every engine hides bound parameters in its errors: they are conversation ids (phone numbers),
+message texts and names, and an error's text ends up in logs and error pages."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ def utcnow() -> datetime:
 def get_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True, connect_args={"timeout": 30})
+        engine = create_engine(url, future=True, hide_parameters=True, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -32,7 +35,7 @@ def get_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True)
+    return create_engine(url, future=True, hide_parameters=True, pool_pre_ping=True)
 
 
 @contextmanager
