@@ -10,17 +10,38 @@ Rules:
 - Database errors carry no personal data: the engine is created with `hide_parameters=True`, so
   an error's text never includes bound values (conversation ids are phone numbers, event data is
   what citizens wrote).
+- The database is never waited for on Rasa's event loop: Rasa's SQL store is synchronous inside
+  its async methods, so one slow or locked database would stall every conversation of the
+  process. Reads and writes run in a thread; connecting to PostgreSQL gives up after 10 s.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import asyncio
+import json
+from typing import Any, Coroutine, Iterable, Optional, TypeVar
 
 import sqlalchemy as sa
 from rasa.core.agent import Agent
 from rasa.core.tracker_store import (InMemoryTrackerStore, SQLTrackerStore, TrackerStore,
                                      create_engine_kwargs)
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+CONNECT_TIMEOUT_SECONDS = 10
+T = TypeVar("T")
+
+
+def _completed(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never waits (Rasa's SQL store methods do all their work
+    synchronously), run to its end in the calling thread."""
+    try:
+        coroutine.send(None)
+    except StopIteration as finished:
+        return finished.value
+    coroutine.close()
+    raise RuntimeError("a tracker store call waited on the event loop")
 
 
 class FailClosedSQLTrackerStore(SQLTrackerStore):
@@ -30,9 +51,33 @@ class FailClosedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         url = self.engine.url
+        options = create_engine_kwargs(url)
+        if url.get_backend_name() == "postgresql":
+            options["connect_args"] = {**options.get("connect_args", {}), "connect_timeout": CONNECT_TIMEOUT_SECONDS}
         self.engine.dispose()
-        self.engine = sa.create_engine(url, hide_parameters=True, pool_pre_ping=True, **create_engine_kwargs(url))
+        self.engine = sa.create_engine(url, hide_parameters=True, pool_pre_ping=True, **options)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> Optional[DialogueStateTracker]:
+        return await asyncio.to_thread(_completed, super()._retrieve(sender_id, fetch_events_from_all_sessions))
+
+    async def keys(self) -> Iterable[str]:
+        return await asyncio.to_thread(_completed, super().keys())
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)  # event brokers belong to the event loop
+        await asyncio.to_thread(self._store_new_events, tracker)
+
+    def _store_new_events(self, tracker: DialogueStateTracker) -> None:
+        """The database half of `SQLTrackerStore.save` (Rasa 3.6.21), unchanged."""
+        with self.session_scope() as session:
+            for event in self._additional_events(session, tracker):
+                data = event.as_dict()
+                session.add(self.SQLEvent(
+                    sender_id=tracker.sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
+                    intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                    action_name=data.get("name"), data=json.dumps(data)))
+            session.commit()
 
 
 class TrackerStoreNotConfigured(RuntimeError):

@@ -6,6 +6,7 @@ failed read with "no conversation"): if an upgrade changes it, these tests say s
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -124,3 +125,49 @@ async def test_postgresql_errors_name_no_one_either(agents: None) -> None:
         with store.engine.begin() as connection:
             connection.exec_driver_sql("DROP TABLE events_elsewhere")
     assert "events" in str(error.value) and "+34600111222" not in str(error.value)
+
+
+async def test_a_locked_database_does_not_stall_the_event_loop(tmp_path: Path) -> None:
+    """Rasa's SQL store waits for the database inside the event loop; ours waits in a thread."""
+    import asyncio
+    import sqlite3
+
+    store = sqlite_store(tmp_path / "tracker.db")
+    await saved_conversation(store)
+    ticks = 0
+
+    async def other_conversations() -> None:
+        nonlocal ticks
+        for _ in range(30):
+            await asyncio.sleep(0.1)
+            ticks += 1
+
+    holder = sqlite3.connect(tmp_path / "tracker.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds the database for a while
+    try:
+        results = await asyncio.gather(store.retrieve(PHONE), other_conversations(), return_exceptions=True)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert isinstance(results[0], Exception) and ticks == 30
+    assert (await store.retrieve(PHONE)).latest_message.text == TEXT
+
+
+async def test_saving_stores_each_event_once_as_rasa_does(tmp_path: Path) -> None:
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.events import ActionExecuted, BotUttered
+
+    ours, rasas = sqlite_store(tmp_path / "ours.db"), SQLTrackerStore(Domain.empty(), db=str(tmp_path / "rasa.db"))
+    rows = []
+    for store in (ours, rasas):
+        tracker = DialogueStateTracker.from_events(PHONE, [UserUttered(TEXT, {"name": "greet"}, message_id="m1"),
+                                                           ActionExecuted("utter_greet"), BotUttered("Hola")])
+        await store.save(tracker)
+        await store.save(tracker)  # nothing new: nothing added
+        tracker.update(UserUttered("gracias", message_id="m2"))
+        await store.save(tracker)
+        with store.session_scope() as session:
+            rows.append([(r.type_name, r.intent_name, r.action_name, {**json.loads(r.data), "timestamp": None})
+                         for r in session.query(store.SQLEvent).order_by(store.SQLEvent.id)])
+    assert rows[0] == rows[1] and len(rows[0]) == 4
+    assert list(await ours.keys()) == [PHONE]
