@@ -1,5 +1,10 @@
 """Appointments: the booking form's questions, reading the answers, the booking itself; the
-citizen's list, and cancelling."""
+citizen's list, and cancelling.
+
+Over a phone call the caller ID is all there is to go on, and anyone can make a call seem to come
+from another number. So a call may book, but never hears its appointments nor cancels or changes
+one: the list goes by SMS to the number calling (an impostor never sees it), with how to cancel
+or change (the SMS reminder, or the town hall's phone); without SMS the caller hears where to go."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (answers_no_form, buttons, entity, intent, kb_reader, knowledge_base, language,
-                            message_text, texts)
+                            message_text, municipality_variables, texts)
 from vecina.kb.model import KnowledgeBase
 from vecina.services.appointments import (AppointmentBackend, AppointmentView, BackendUnavailable, Citizen, NotFound,
                                           Slot, SlotTaken, WaitingList, appointment_backend, day_refusal, decode_when,
@@ -32,6 +37,10 @@ DAY_REFUSALS = {"past": "utter_appointment_day_past", "closed": "utter_appointme
                 "too_far": "utter_appointment_day_too_far"}
 CLOCK_TIME = re.compile(r"\b(\d{1,2})(?:[:.h](\d{2}))?\b")
 PHONE = re.compile(r":(\+\d{6,15})$")
+VOICE_CHANNEL = "twilio_voice"  # vecina/channels/twilio.py
+# The custom payload that asks the voice channel to text its caller (vecina/channels/twilio.py, SMS_TO_CALLER):
+# {"text": the SMS, "response": its response name, "otherwise": what to say instead when it cannot be sent}.
+SMS_TO_CALLER = "sms_to_caller"
 OFFERED_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}(/(morning|afternoon))?$")
 
 
@@ -85,6 +94,54 @@ def chosen_slot(tracker: Tracker) -> Optional[Slot]:
 def office_phone(kb: KnowledgeBase, office_id: Optional[str]) -> str:
     office = kb.appointment_offices.get(office_id or "")
     return kb.centres[office.centre].phone if office else kb.municipality.phone
+
+
+def over_the_phone(tracker: Tracker) -> bool:
+    """A phone call: the conversation's channel (its id's namespace, or the channel the latest
+    message came in on), never anything the caller said."""
+    return tracker.sender_id.startswith(VOICE_CHANNEL + ":") or tracker.get_latest_input_channel() == VOICE_CHANNEL
+
+
+def sms_enabled() -> bool:
+    """Whether texts can be sent (the scheduler's test too: vecina/scheduler.py)."""
+    settings = get_settings()
+    return bool(settings.twilio_sms_from and settings.twilio_account_sid)
+
+
+def appointments_sms(kb: KnowledgeBase, upcoming: List[AppointmentView], lang: str) -> Dict[str, str]:
+    """The SMS with a caller's appointments and how to cancel or change them: its response name
+    and its text (the office's phone when they are all at one office)."""
+    town_hall, phone = kb.municipality.name[lang], kb.municipality.phone
+    if not upcoming:
+        name = "utter_appointment_sms_none"
+        return {"response": name, "text": texts().text(name, lang).format(town_hall=town_hall, phone=phone)}
+    item = texts().text("utter_appointment_list_item", lang)
+    offices = {a.office for a in upcoming}
+    if len(offices) == 1:
+        phone = office_phone(kb, next(iter(offices)))
+    name = "utter_appointment_sms_list"
+    return {"response": name, "text": texts().text(name, lang).format(
+        town_hall=town_hall, phone=phone,
+        appointments="\n\n".join(item.format(**slot_variables(kb, a.slot, lang)) for a in upcoming))}
+
+
+def by_phone(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """Listing, cancelling or changing asked over a call: the list by SMS to the number calling,
+    or, without SMS, where to go. Nothing about the appointments is said in the call."""
+    kb, lang = knowledge_base(), language(tracker)
+    spoken = {"phone": kb.municipality.phone, "phone_hours": municipality_variables(kb, lang)["phone_hours"]}
+    if not sms_enabled():
+        dispatcher.utter_message(response="utter_appointment_by_phone_no_sms", **spoken)
+        return
+    try:
+        upcoming = backend().upcoming(tracker.sender_id, now(kb))
+    except BackendUnavailable:
+        dispatcher.utter_message(response="utter_appointment_unavailable", phone=kb.municipality.phone)
+        return
+    otherwise = texts().text("utter_appointment_by_phone_no_sms", lang).format(**spoken)
+    dispatcher.utter_message(response="utter_appointment_by_phone_sms_sent", **spoken,
+                             json_message={SMS_TO_CALLER: {**appointments_sms(kb, upcoming, lang),
+                                                           "otherwise": otherwise}})
 
 
 def stop_form() -> List[EventType]:
@@ -314,6 +371,9 @@ class ActionBookAppointment(Action):
                           phone.group(1) if phone else None)
         key = f"{tracker.sender_id}:{tracker.latest_message.get('message_id') or slot.starts_at.isoformat()}"
         to_change = tracker.get_slot("appointment_to_change")
+        if to_change and over_the_phone(tracker):  # action_change_appointment never starts one in a call
+            by_phone(dispatcher, tracker)
+            return done
         agenda = backend()
         try:
             if to_change:
@@ -371,7 +431,8 @@ def cancel_payload(appointment_id: int, confirmed: bool = False) -> str:
 
 
 class ActionListAppointments(Action):
-    """The citizen's upcoming appointments (found by their verified sender), each with a way to cancel it."""
+    """The citizen's upcoming appointments (found by their verified sender), each with a way to cancel
+    it; over a call, by SMS instead."""
 
     def name(self) -> Text:
         return "action_list_appointments"
@@ -379,6 +440,9 @@ class ActionListAppointments(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         kb, lang = knowledge_base(), language(tracker)
+        if over_the_phone(tracker):
+            by_phone(dispatcher, tracker)
+            return []
         try:
             upcoming = backend().upcoming(tracker.sender_id, now(kb))
         except BackendUnavailable:
@@ -398,7 +462,7 @@ class ActionListAppointments(Action):
 
 class ActionCancelAppointment(Action):
     """Which appointment (buttons when there are several), a confirmation, then the cancellation,
-    which frees the slot for the waiting list."""
+    which frees the slot for the waiting list. Never over a call."""
 
     def name(self) -> Text:
         return "action_cancel_appointment"
@@ -406,6 +470,9 @@ class ActionCancelAppointment(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         kb, lang = knowledge_base(), language(tracker)
+        if over_the_phone(tracker):
+            by_phone(dispatcher, tracker)
+            return [SlotSet("appointment_to_cancel", None)]
         agenda = backend()
         typed_yes = intent(tracker) == "affirm"
         wanted = entity(tracker, "appointment_id") or (typed_yes and tracker.get_slot("appointment_to_cancel")) or ""
@@ -444,7 +511,7 @@ class ActionCancelAppointment(Action):
 
 class ActionChangeAppointment(Action):
     """Which appointment (buttons when there are several); then the booking form asks the new day
-    and time for the same service and office, and action_book_appointment moves it."""
+    and time for the same service and office, and action_book_appointment moves it. Never over a call."""
 
     def name(self) -> Text:
         return "action_change_appointment"
@@ -452,6 +519,9 @@ class ActionChangeAppointment(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         kb, lang = knowledge_base(), language(tracker)
+        if over_the_phone(tracker):
+            by_phone(dispatcher, tracker)
+            return [SlotSet("appointment_to_change", None)]
         wanted = entity(tracker, "appointment_id")
         try:
             upcoming = backend().upcoming(tracker.sender_id, now(kb))

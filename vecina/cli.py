@@ -113,8 +113,9 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             if unknown:
                 return _fail(f"unknown team(s) {', '.join(unknown)}: kb/teams.yml has {', '.join(sorted(known))}")
             user = directory.add(args.username, args.name or args.username, args.role, password(), args.team or ())
-            print(f"user {user.username} added ({user.role}"
-                  f"{', teams: ' + ', '.join(user.teams) if user.teams else ', every team'})")
+            scope = (", every team" if user.can("all_teams") else ", teams: " + ", ".join(user.teams) if user.teams
+                     else ", no team: sees no conversations or appointments (use --team)")
+            print(f"user {user.username} added ({user.role}{scope})")
         elif args.users_command == "password":
             directory.set_password(args.username, password())
             print(f"password of {args.username} changed; their sessions were ended")
@@ -123,7 +124,7 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             print(f"user {args.username} {args.users_command}d")
         else:
             for user in directory.users():
-                teams = ",".join(user.teams) or "*"
+                teams = "*" if user.can("all_teams") else ",".join(user.teams) or "-"
                 print(f"{user.username}\t{user.role}\t{teams}\t{'active' if user.active else 'disabled'}\t"
                       f"{user.display_name}")
     except StaffError as error:
@@ -329,6 +330,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         secret = secrets.token_urlsafe(48)
         os.environ.update({"VECINA_RASA_ENABLE_API": "true", "VECINA_RASA_JWT_SECRET": secret})
         settings = settings.copy(update={"rasa_enable_api": True, "rasa_jwt_secret": secret})
+    if not settings.webchat_secret:
+        # The page server signs web chat session ids and the Rasa server verifies them: one secret
+        # for both, made for this run like the API's (browsers then start new conversations).
+        secret = secrets.token_urlsafe(48)
+        os.environ["VECINA_WEBCHAT_SECRET"] = secret
+        settings = settings.copy(update={"webchat_secret": secret})
     env = _rasa_env(settings)
     processes: Dict[str, subprocess.Popen] = {}
     for name, command in server_commands(settings, model_path(settings)).items():
@@ -336,7 +343,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     host = settings.bind_host
     print(f"\nVecina is starting (the Rasa server needs about a minute to load the model):\n"
           f"  web chat      http://{host}:{settings.web_port}/\n"
-          f"  Rasa server   http://{host}:{settings.rasa_port}/  (REST: /webhooks/rest/webhook)\n"
+          f"  Rasa server   http://{host}:{settings.rasa_port}/  (REST: /webhooks/rest/webhook, with VECINA_REST_TOKEN)\n"
           f"  action server http://{host}:{settings.actions_port}/health\n"
           f"  staff console http://{host}:{settings.console_port}/  (accounts: vecina users add NAME --role admin)\n"
           f"  scheduler     appointment reminders daily at {settings.reminders_at} (docs/appointments.md)\n"
@@ -448,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("username")
     add.add_argument("--role", choices=("agent", "supervisor", "admin"), default="agent")
     add.add_argument("--name", help="the name citizens see next to replies (default: the username)")
-    add.add_argument("--team", action="append", help="a team id from kb/teams.yml (repeat; default: every team)")
+    add.add_argument("--team", action="append", help="a team id from kb/teams.yml (repeat); an agent sees only these "
+                     "teams' data (none without --team), supervisors and admins every team")
     for name, help_text in (("password", "set a new password (ends the user's sessions)"),
                             ("disable", "disable an account (ends its sessions)"), ("enable", "enable an account")):
         users.add_parser(name, help=help_text).add_argument("username")

@@ -12,20 +12,24 @@ rasa-sdk, Sanic, Flask, waitress or SQLAlchemy):
   database engines hide bound parameters (vecina.db, vecina.tracker_store).
 - A record is made safe when it is created (logging's record factory), before any handler,
   filter or formatter sees it, so no configuration done later can bypass it.
+- An exception nobody caught (which Python would print whole) is logged the same way, from the
+  main thread and from any other.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
+import threading
 import traceback
 from typing import Any, List, Optional
 
 REDACTED = "[redacted]"
 PERSONAL_DATA = re.compile("|".join((
     r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",                       # e-mail
-    r"(?<![\w+])(?:\+|00)[1-9](?:[ .-]?\d){7,14}(?!\d)",  # international phone number
-    r"(?<![\w+])[6789](?:[ .-]?\d){8}(?!\d)",                # Spanish phone number, however grouped
+    r"(?<![\w+])(?:\+|00)[1-9](?:[ .-]?\d){7,14}(?!\w)",  # international phone number
+    r"(?<![\w+])[6789](?:[ .-]?\d){8}(?!\w)",                # Spanish phone number, however grouped
     r"(?<![\w])\d{8}[ -]?[A-Za-z](?![\w])",                 # DNI
     r"(?<![\w])[XYZxyz][ -]?\d{7}[ -]?[A-Za-z](?![\w])",    # NIE
 )))
@@ -63,6 +67,17 @@ def make_safe(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
+def _log_uncaught(kind: Any, error: BaseException, _trace: Any) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        return
+    logging.getLogger("vecina").critical("uncaught %s", kind.__name__, exc_info=error)
+
+
+def _log_uncaught_in_thread(arguments: Any) -> None:
+    if arguments.exc_value is not None:
+        _log_uncaught(arguments.exc_type, arguments.exc_value, None)
+
+
 def install() -> None:
     """Make every log record of this process safe from its creation (idempotent)."""
     create = logging.getLogRecordFactory()
@@ -74,4 +89,6 @@ def install() -> None:
 
     safe_record.vecina_safe = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(safe_record)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
 

@@ -16,6 +16,8 @@ import threading
 from datetime import date, datetime, time, timedelta
 from typing import Callable, List, Optional
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from vecina.kb.store import KbReader, KbSource
 from vecina.rasa_api import RasaApi
 from vecina.services.appointments import BackendUnavailable, Slot, WaitingList, appointment_backend
@@ -86,7 +88,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         logger.error("the scheduler sends through Rasa's HTTP API: set VECINA_RASA_ENABLE_API and "
                      "VECINA_RASA_JWT_SECRET (docs/deployment.md)")
         return 2
-    scheduler = Scheduler(settings, KbReader(settings.database_url))
+    try:
+        scheduler = Scheduler(settings, KbReader(settings.database_url))
+    except SQLAlchemyError as error:
+        logger.error("the scheduler cannot read its database (%s): check VECINA_DATABASE_URL and that "
+                     "'vecina kb load' has run", type(error).__name__)
+        return 1
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Optional
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseSettings, Field, validator
+from pydantic.fields import ModelField
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 REQUEST_MAX_BYTES = 8 * 1024 * 1024
 MIN_JWT_SECRET = 32
+TURN_LOCK_SECONDS = 330  # Rasa's action timeout (300 s) and a margin
+FRAME_ANCESTOR = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")  # an origin that may embed the web chat
 CHANNEL_KEYS = {  # the channel settings credentials.yml refers to
     "whatsapp": ("base_url", "api_version", "access_token", "app_secret", "verify_token", "phone_number_ids",
                  "reopen_template"),
@@ -36,6 +40,17 @@ class Settings(BaseSettings):
     web_port: int = Field(8080, env="VECINA_WEB_PORT")
     bind_host: str = Field("127.0.0.1", env="VECINA_BIND_HOST")
     webchat_socket_url: Optional[str] = Field(None, env="VECINA_WEBCHAT_SOCKET_URL")
+    # Web chat and REST (vecina.channels.web, vecina.web). The web chat signs its session ids with
+    # this secret (32+ characters; the page server and the Rasa server need the same one; without
+    # it the page does not start and Rasa refuses every socket.io connection). REST needs a bearer
+    # token (32+ characters; unset: REST refuses every request). Rate limits are messages a minute.
+    webchat_secret: Optional[str] = Field(None, env="VECINA_WEBCHAT_SECRET")
+    webchat_frame_ancestors: str = Field("", env="VECINA_WEBCHAT_FRAME_ANCESTORS")
+    web_timeout_seconds: int = Field(15, env="VECINA_WEB_TIMEOUT_SECONDS", ge=1, le=300)
+    rest_token: Optional[str] = Field(None, env="VECINA_REST_TOKEN")
+    rate_limit_sender: int = Field(20, env="VECINA_RATE_LIMIT_SENDER", ge=1, le=10_000)
+    rate_limit_address: int = Field(60, env="VECINA_RATE_LIMIT_ADDRESS", ge=1, le=1_000_000)
+    rasa_trusted_proxies: int = Field(0, env="VECINA_RASA_TRUSTED_PROXIES", ge=0, le=5)
     # Rasa's HTTP API (trackers, trigger_intent: the staff console). Off unless enabled, and never
     # without JWT authentication (HS256, a secret of at least 32 characters).
     rasa_enable_api: bool = Field(False, env="VECINA_RASA_ENABLE_API")
@@ -122,6 +137,19 @@ class Settings(BaseSettings):
                              "enabled without authentication")
         return value or None
 
+    @validator("webchat_secret", "rest_token")
+    def _web_secrets(cls, value: Optional[str], field: ModelField) -> Optional[str]:
+        if value and len(value) < MIN_JWT_SECRET:
+            raise ValueError(f"{field.field_info.extra['env']} must be at least {MIN_JWT_SECRET} characters")
+        return value or None
+
+    @validator("webchat_frame_ancestors")
+    def _frame_ancestors(cls, value: str) -> str:
+        origins = value.split()
+        if not all(FRAME_ANCESTOR.fullmatch(origin) for origin in origins):
+            raise ValueError("VECINA_WEBCHAT_FRAME_ANCESTORS: origins separated by spaces (https://www.example.org)")
+        return " ".join(origins)
+
     @validator("appointments_token", always=True)
     def _appointments_token(cls, value: str, values: Dict[str, object]) -> str:
         if values.get("appointments_url") and not value:
@@ -152,6 +180,9 @@ class Settings(BaseSettings):
             "VECINA_LOCK_STORE_DB": "1",
             "VECINA_LOCK_STORE_PASSWORD": "",
             "RASA_TELEMETRY_ENABLED": "false",
+            # Rasa holds a conversation's lock for 60 s by default, but waits up to 300 s for one
+            # action: a slow turn would lose its lock to the next message of the conversation.
+            "TICKET_LOCK_LIFETIME": str(TURN_LOCK_SECONDS),
             "SANIC_HOST": self.bind_host,  # the action server's interface (rasa-sdk has no option for it)
             # Sanic refuses bigger bodies before reading them (its default is 100 MB); the action
             # server receives whole trackers, so this stays well above the webhooks' own 1 MiB.
@@ -164,7 +195,7 @@ class Settings(BaseSettings):
         if self.lock_store_url:
             lock = urlsplit(self.lock_store_url)
             env.update({
-                "VECINA_LOCK_STORE_TYPE": "redis",
+                "VECINA_LOCK_STORE_TYPE": "vecina.lock_store.AtomicRedisLockStore",  # Rasa's is not atomic
                 "VECINA_LOCK_STORE_HOST": lock.hostname or "localhost",
                 "VECINA_LOCK_STORE_PORT": str(lock.port or 6379),
                 "VECINA_LOCK_STORE_DB": lock.path.lstrip("/") or "1",

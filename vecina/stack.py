@@ -1,11 +1,18 @@
 """Start the real action server and Rasa server on free loopback ports, and talk to them.
 
 Used by the integration tests and by `vecina bench`; the processes end with their parent.
+The stack makes a REST token and a web chat secret for its run. Tests name a REST conversation by
+its id (`rest:<sender>`, what `new_sender` returns) or by the bare sender; `say` sends the bare
+sender, with the token, from a client address of its own per conversation (X-Forwarded-For, one
+trusted proxy), so every test conversation counts as a different citizen for the rate limits.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -17,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from vecina.rasa_api import RasaApi, request_json
+from vecina.rasa_api import RasaApi
 from vecina.settings import ROOT, Settings
 
+REST_PREFIX = "rest:"
 
 
 def die_with_parent() -> None:
@@ -28,6 +36,12 @@ def die_with_parent() -> None:
     import signal
 
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def conversation_address(conversation_id: str) -> str:
+    """A client address of its own for a test conversation (198.18.0.0/15, reserved for tests)."""
+    digest = hashlib.sha256(conversation_id.encode()).digest()
+    return f"198.{18 + digest[0] % 2}.{digest[1]}.{digest[2]}"
 
 
 def free_port() -> int:
@@ -42,6 +56,8 @@ class Stack:
     actions_url: str
     workdir: Path
     jwt_secret: Optional[str] = None
+    rest_token: Optional[str] = None
+    webchat_secret: Optional[str] = None
     processes: List[subprocess.Popen] = field(default_factory=list)
     launchers: Dict[str, "Launcher"] = field(default_factory=dict)
 
@@ -51,21 +67,35 @@ class Stack:
             raise RuntimeError("this stack was started without the HTTP API")
         return RasaApi(self.rasa_url, self.jwt_secret, username="tests")
 
-    def say(self, sender: str, text: str, metadata: Optional[dict] = None) -> List[Dict[str, Any]]:
-        body: Dict[str, Any] = {"sender": sender, "message": text}
+    def say(self, sender: str, text: str, metadata: Optional[dict] = None,
+            address: Optional[str] = None) -> List[Dict[str, Any]]:
+        """One REST message from `sender` (a bare sender or `rest:<sender>`); the replies."""
+        bare = sender[len(REST_PREFIX):] if sender.startswith(REST_PREFIX) else sender
+        body: Dict[str, Any] = {"sender": bare, "message": text}
         if metadata:
             body["metadata"] = metadata
-        return request_json(f"{self.rasa_url}/webhooks/rest/webhook", body)
+        headers = {"Content-Type": "application/json",
+                   "X-Forwarded-For": address or conversation_address(self.conversation_id(sender))}
+        request = urllib.request.Request(f"{self.rasa_url}/webhooks/rest/webhook", json.dumps(body).encode(), headers)
+        if self.rest_token:
+            request.add_header("Authorization", f"Bearer {self.rest_token}")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read().decode() or "null")
+
+    @staticmethod
+    def conversation_id(sender: str) -> str:
+        """A bare REST sender's conversation id; ids already in a namespace stay as they are."""
+        return sender if ":" in sender else REST_PREFIX + sender
 
     def parse(self, text: str) -> Dict[str, Any]:
         return self.api.parse(text)
 
     def tracker(self, sender: str) -> Dict[str, Any]:
-        return self.api.tracker(sender)
+        return self.api.tracker(self.conversation_id(sender))
 
     def trigger(self, sender: str, intent: str, output_channel: str,
                 entities: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        return self.api.trigger(sender, intent, output_channel, entities)
+        return self.api.trigger(self.conversation_id(sender), intent, output_channel, entities)
 
     def turn(self, sender: str, text: str, metadata: Optional[dict] = None) -> tuple:
         """Send one message; return (REST replies, response names of this turn, slots after it)."""
@@ -78,7 +108,8 @@ class Stack:
 
     @staticmethod
     def new_sender() -> str:
-        return f"test-{uuid.uuid4().hex[:12]}"
+        """A new REST conversation id (`rest:test-…`)."""
+        return f"{REST_PREFIX}test-{uuid.uuid4().hex[:12]}"
 
     def stop(self) -> None:
         stop_processes(self.processes)
@@ -152,11 +183,14 @@ def start_stack(workdir: Path, model: Path, extra_env: Optional[Dict[str, str]] 
                 "VECINA_RASA_PORT": str(rasa_port), "VECINA_BIND_HOST": "127.0.0.1"})
     if jwt_secret:
         env.update({"VECINA_RASA_ENABLE_API": "true", "VECINA_RASA_JWT_SECRET": jwt_secret})
+    env.update({"VECINA_REST_TOKEN": secrets.token_urlsafe(32), "VECINA_WEBCHAT_SECRET": secrets.token_urlsafe(48),
+                "VECINA_RASA_TRUSTED_PROXIES": "1"})
     env.update(extra_env or {})
     settings = _settings_from(env)
     env.update(settings.rasa_environment())
     env["PYTHONPATH"] = str(ROOT)
-    stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", workdir, jwt_secret)
+    stack = Stack(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", workdir, jwt_secret,
+                  env["VECINA_REST_TOKEN"], env["VECINA_WEBCHAT_SECRET"])
     stack.launchers["actions"] = Launcher(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
         env, workdir / "actions.log", f"{stack.actions_url}/health")

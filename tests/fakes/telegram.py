@@ -100,12 +100,21 @@ class FakeTelegram(FakeServer):
         raise AssertionError(f"chat {chat}: {len(self.sent_to(chat))} messages after {seconds}s, expected {count}")
 
     # --- webhook side ------------------------------------------------------------------------
-    def update(self, chat: int, **content: Any) -> Dict[str, Any]:
+    def update(self, chat: int, sender: Optional[int] = None, chat_type: str = "private",
+               language_code: Optional[str] = None, **content: Any) -> Dict[str, Any]:
+        """An update as Telegram sends it. In a private chat the chat id is the sender's user id; a
+        group's or a supergroup's is negative and shared by its members (`sender` is the member)."""
         update_id = next(self._ids)
         if "callback_query" in content:
             return {"update_id": update_id, "callback_query": content["callback_query"]}
-        message = {"message_id": next(self._ids), "date": int(time.time()),
-                   "chat": {"id": chat, "type": "private"}, "from": {"id": chat, "is_bot": False}, **content}
+        person: Dict[str, Any] = {"id": chat if sender is None else sender, "is_bot": False, "first_name": "Ana"}
+        if language_code:
+            person["language_code"] = language_code
+        chat_info: Dict[str, Any] = {"id": chat, "type": chat_type}
+        if chat_type != "private":
+            chat_info["title"] = "Veïns del barri"
+        message = {"message_id": next(self._ids), "date": int(time.time()), "chat": chat_info, "from": person,
+                   **content}
         return {"update_id": update_id, "message": message}
 
     def post(self, webhook: str, body: Any, secret: Optional[str] = "valid", raw: Optional[bytes] = None) -> int:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import pytest
 
 from tests.fakes.meta import FakeMeta
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twilio import FakeTwilio
-from vecina.stack import Stack, start_stack
+from vecina.stack import Stack, die_with_parent, free_port, start_stack, wait_until_up
 from vecina.cli import model_path
-from vecina.settings import get_settings
+from vecina.settings import ROOT, get_settings
 
 JWT_SECRET = "integration-tests-only-not-a-real-secret"
 
@@ -49,14 +52,9 @@ def twilio() -> FakeTwilio:
     fake.stop()
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, meta: FakeMeta, telegram: FakeTelegram,
-          twilio: FakeTwilio) -> Stack:
-    model = model_path(get_settings())
-    if not model.exists():
-        pytest.fail(f"no trained model for the current data ({model.name}): run 'make train' (make test does)")
-    workdir = tmp_path_factory.mktemp("stack")
-    channels = {
+def channel_env(meta: FakeMeta, telegram: FakeTelegram, twilio: FakeTwilio, workdir: Path) -> Dict[str, str]:
+    """Every provider channel on, talking to the fakes."""
+    return {
         "VECINA_WHATSAPP_BASE_URL": meta.url, "VECINA_WHATSAPP_ACCESS_TOKEN": meta.access_token,
         "VECINA_WHATSAPP_APP_SECRET": meta.app_secret, "VECINA_WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
         "VECINA_WHATSAPP_PHONE_NUMBER_IDS": WHATSAPP_NUMBER, "VECINA_WHATSAPP_REOPEN_TEMPLATE": "vecina_reopen",
@@ -70,9 +68,34 @@ def stack(tmp_path_factory: pytest.TempPathFactory, meta: FakeMeta, telegram: Fa
         "VECINA_TWILIO_TRANSFER_NUMBER": TWILIO_TRANSFER_NUMBER,
         "VECINA_MEDIA_DIR": str(workdir / "media"),
     }
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, meta: FakeMeta, telegram: FakeTelegram,
+          twilio: FakeTwilio) -> Stack:
+    model = model_path(get_settings())
+    if not model.exists():
+        pytest.fail(f"no trained model for the current data ({model.name}): run 'make train' (make test does)")
+    workdir = tmp_path_factory.mktemp("stack")
+    channels = channel_env(meta, telegram, twilio, workdir)
     running = start_stack(workdir, model, {"VECINA_CATALAN_VARIETY": "va", **channels}, jwt_secret=JWT_SECRET)
     yield running
     running.stop()
+
+
+@contextmanager
+def served(module: str, env: Dict[str, str], log: Path, ready: str = "/health", seconds: float = 60) -> Iterator[str]:
+    """`python -m <module> --port P` on a free loopback port, its output in `log`; its base URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", module, "--port", str(port)], cwd=ROOT, env=env,
+                               stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}{ready}", process, log, seconds)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
 
 
 def start_chromium(profile: Path, phone_width: Optional[int] = None) -> Any:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.fakes.meta import FakeMeta
-from tests.integration.conftest import JWT_SECRET, WHATSAPP_NUMBER, start_chromium
+from tests.integration.conftest import JWT_SECRET, WHATSAPP_NUMBER, served, start_chromium
 from tests.integration.test_whatsapp_channel import new_citizen, settled, webhook
 from vecina.db import session_scope
 from vecina.db.models import Appointment
@@ -24,7 +24,7 @@ from vecina.kb.store import KbReader
 from vecina.services.reminders import municipal_clock
 from vecina.services.tickets import TicketStore
 from vecina.settings import ROOT
-from vecina.stack import Stack, die_with_parent, free_port, wait_until_up
+from vecina.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 PASSWORD = "contraseña de prueba larga"
@@ -33,7 +33,6 @@ XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 
 @pytest.fixture(scope="module")
 def console_url(stack: Stack) -> Iterator[str]:
-    port = free_port()
     env = dict(os.environ, VECINA_DATABASE_URL=f"sqlite:///{stack.workdir / 'vecina.db'}",
                VECINA_TRACKER_URL=f"sqlite:///{stack.workdir / 'tracker.db'}", VECINA_CONSOLE_RASA_URL=stack.rasa_url,
                VECINA_RASA_JWT_SECRET=JWT_SECRET, VECINA_MEDIA_DIR=str(stack.workdir / "media"),
@@ -42,14 +41,8 @@ def console_url(stack: Stack) -> Iterator[str]:
                             "agent", "--team", "citizen-office", "--password-stdin"], cwd=ROOT, env=env,
                            input=PASSWORD + "\n", capture_output=True, text=True)
     assert added.returncode == 0, added.stderr
-    log = stack.workdir / "console.log"
-    process = subprocess.Popen([sys.executable, "-m", "vecina.console", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(f"{url}/health", process, log, 30)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with served("vecina.console", env, stack.workdir / "console.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -9,21 +9,23 @@ the same conversation on the same stack without the fault.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-import threading
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientConnectionError, ClientSession, web
 
 from tests.conftest import service_url
 from tests.fakes.meta import FakeMeta
 from tests.fakes.server import serve_in_thread
-from tests.integration.conftest import JWT_SECRET, WHATSAPP_NUMBER, WHATSAPP_VERIFY_TOKEN
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.twilio import FakeTwilio
+from tests.integration.conftest import JWT_SECRET, WHATSAPP_NUMBER, channel_env
 from tests.integration.test_whatsapp_channel import body_text, settled
 from vecina.cli import model_path
 from vecina.settings import get_settings
@@ -31,53 +33,69 @@ from vecina.stack import Stack, start_stack
 
 pytestmark = pytest.mark.integration
 
-CONVERSATION = ["hola", "¿qué papeles necesito para empadronarme?", "¿y dónde está mi centro de servicios sociales?",
+Fakes = Tuple[FakeMeta, FakeTelegram, FakeTwilio]
+CONVERSATION = ["hola", "¿qué papeles necesito para empadronarme?",
+                "¿y dónde está mi centro de servicios sociales?",
                 "gracias"]
 
 
 class ActionServerProxy:
     """Between Rasa and the action server: passes everything on, or drops the connection of the
-    next `drops` action calls as a dying server would (the health check still answers)."""
+    next `drops` action calls as a dying server would (the health check still answers), or
+    answers the next `failures` calls of `failing_action` as stock rasa-sdk answers an action that
+    raised: a 500 carrying the whole request."""
 
     def __init__(self) -> None:
         self.target = ""
-        self.drops = 0
-        self.dropped = 0
+        self.drops = self.dropped = 0
+        self.failures = self.failed = 0
+        self.failing_action = "action_session_start"
+        self.before_next_call: Optional[Callable[[], None]] = None  # e.g. kill the action server
         app = web.Application()
         app.router.add_get("/health", self.forward)
         app.router.add_post("/webhook", self.webhook)
         self.url, self.stop = serve_in_thread(app)
 
-    async def forward(self, request: web.Request) -> web.Response:
+    async def forward(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._forward(request)
+        except ClientConnectionError:  # the action server is not there: neither is its answer
+            request.transport.close()
+            return web.Response(status=502)
+
+    async def _forward(self, request: web.Request) -> web.Response:
         async with ClientSession() as session:
             async with session.request(request.method, f"{self.target}{request.path}", data=await request.read(),
                                        headers={"Content-Type": "application/json"}) as answer:
                 return web.Response(body=await answer.read(), status=answer.status, content_type="application/json")
 
     async def webhook(self, request: web.Request) -> web.StreamResponse:
+        if self.before_next_call is not None:
+            run, self.before_next_call = self.before_next_call, None
+            await asyncio.to_thread(run)
         if self.drops:
             self.drops -= 1
             self.dropped += 1
             await request.read()
             request.transport.close()  # the server died while the action ran
             return web.Response(status=503)
+        call = await request.json()
+        if self.failures and call.get("next_action") == self.failing_action:
+            self.failures -= 1
+            self.failed += 1
+            return web.json_response({"error": "KeyError('slot')", "request_body": call}, status=500)
         return await self.forward(request)
 
 
-def whatsapp_env(meta: FakeMeta, workdir: Path) -> Dict[str, str]:
-    return {"VECINA_WHATSAPP_BASE_URL": meta.url, "VECINA_WHATSAPP_ACCESS_TOKEN": meta.access_token,
-            "VECINA_WHATSAPP_APP_SECRET": meta.app_secret, "VECINA_WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
-            "VECINA_WHATSAPP_PHONE_NUMBER_IDS": WHATSAPP_NUMBER, "VECINA_MEDIA_DIR": str(workdir / "media"),
-            "VECINA_CATALAN_VARIETY": "va"}
-
-
 @contextmanager
-def fault_stack(workdir: Path, meta: FakeMeta, tracker_url: str = "") -> Iterator[Any]:
+def fault_stack(workdir: Path, fakes: Fakes, tracker_url: str = "") -> Iterator[Any]:
+    """A stack of its own, whose action server is reached through an `ActionServerProxy`."""
     model = model_path(get_settings())
     if not model.exists():
         pytest.fail(f"no trained model for the current data ({model.name}): run 'make train'")
     proxy = ActionServerProxy()
-    env = {**whatsapp_env(meta, workdir), "VECINA_ACTION_ENDPOINT_URL": f"{proxy.url}/webhook"}
+    env = {**channel_env(*fakes, workdir),
+           "VECINA_CATALAN_VARIETY": "va", "VECINA_ACTION_ENDPOINT_URL": f"{proxy.url}/webhook"}
     if tracker_url:
         env["VECINA_TRACKER_URL"] = tracker_url
     stack = start_stack(workdir, model, env, jwt_secret=JWT_SECRET)
@@ -202,21 +220,22 @@ def outage_during_the_conversation(meta: FakeMeta, stack: Stack, outage: Any) ->
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def test_a_database_outage_mid_conversation_loses_and_repeats_nothing(tmp_path: Path, meta: FakeMeta,
+                                                                      telegram: FakeTelegram, twilio: FakeTwilio,
                                                                       database: str) -> None:
     if database == "sqlite":
-        with fault_stack(tmp_path, meta) as (stack, _):
+        with fault_stack(tmp_path, (meta, telegram, twilio)) as (stack, _):
             outage_during_the_conversation(meta, stack, sqlite_locked(tmp_path / "tracker.db"))
     else:
         name = f"vecina_faults_{uuid.uuid4().hex[:8]}"
         url = fresh_postgresql_database(name)
-        with fault_stack(tmp_path, meta, tracker_url=url) as (stack, _):
+        with fault_stack(tmp_path, (meta, telegram, twilio), tracker_url=url) as (stack, _):
             outage_during_the_conversation(meta, stack, postgresql_down(service_url("VECINA_TEST_POSTGRES_URL"),
                                                                         name))
 
 
-def test_the_action_server_dying_mid_turn_and_rasa_restarting_lose_and_repeat_nothing(tmp_path: Path,
-                                                                                      meta: FakeMeta) -> None:
-    with fault_stack(tmp_path, meta) as (stack, proxy):
+def test_the_action_server_dying_mid_turn_and_rasa_restarting_lose_and_repeat_nothing(
+        tmp_path: Path, meta: FakeMeta, telegram: FakeTelegram, twilio: FakeTwilio) -> None:
+    with fault_stack(tmp_path, (meta, telegram, twilio)) as (stack, proxy):
         expected = control(meta, stack)
 
         wa_id = citizen()
@@ -228,6 +247,15 @@ def test_the_action_server_dying_mid_turn_and_rasa_restarting_lose_and_repeat_no
         assert answered(meta, stack, wa_id) == expected
         assert user_turns(stack, wa_id) == CONVERSATION
         assert attempts(stack, wa_id)[0] == 3  # two turns failed whole, the third was answered
+
+        killed = citizen()
+        proxy.before_next_call = lambda: stack.stop_server("actions")  # the process dies during the turn
+        say(meta, stack, killed, *CONVERSATION)
+        time.sleep(5)
+        assert proxy.before_next_call is None and meta.sent_to(killed) == []
+        stack.start_server("actions")
+        assert answered(meta, stack, killed) == expected
+        assert user_turns(stack, killed) == CONVERSATION
 
         queued = citizen()
         stack.stop_server("actions")  # messages wait in the store while the action server is down

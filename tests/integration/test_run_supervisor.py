@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import json
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from vecina.cli import model_path
 from vecina.settings import ROOT, get_settings
 
 pytestmark = pytest.mark.integration
+REST_TOKEN = "run-supervisor-test-rest-token-not-a-real-one"
 
 
 def _listening(port: int) -> bool:
@@ -32,9 +34,11 @@ def test_run_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> None:
     env = dict(os.environ, VECINA_DATABASE_URL=f"sqlite:///{tmp_path / 'vecina.db'}",
                VECINA_TRACKER_URL=f"sqlite:///{tmp_path / 'tracker.db'}", VECINA_RASA_PORT=str(ports["rasa"]),
                VECINA_ACTIONS_PORT=str(ports["actions"]), VECINA_WEB_PORT=str(ports["web"]),
-               VECINA_CONSOLE_PORT=str(ports["console"]), VECINA_REMINDERS_AT="18:00", PYTHONPATH=str(ROOT))
-    for derived in ("VECINA_ACTION_ENDPOINT_URL", "VECINA_RASA_ENABLE_API", "VECINA_RASA_JWT_SECRET"):
-        env.pop(derived, None)  # the action endpoint from VECINA_ACTIONS_PORT; the API secret made for the run
+               VECINA_CONSOLE_PORT=str(ports["console"]), VECINA_REMINDERS_AT="18:00", PYTHONPATH=str(ROOT),
+               VECINA_REST_TOKEN=REST_TOKEN)
+    for derived in ("VECINA_ACTION_ENDPOINT_URL", "VECINA_RASA_ENABLE_API", "VECINA_RASA_JWT_SECRET",
+                    "VECINA_WEBCHAT_SECRET"):
+        env.pop(derived, None)  # the action endpoint from VECINA_ACTIONS_PORT; the secrets made for the run
     log = tmp_path / "run.log"
     process = subprocess.Popen([sys.executable, "-m", "vecina.cli", "run"], cwd=ROOT, env=env,
                                stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
@@ -48,7 +52,10 @@ def test_run_starts_every_service_and_ctrl_c_stops_them(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:  # the API is on, for the console, with a JWT only
             urllib.request.urlopen(f"http://127.0.0.1:{ports['rasa']}/status", timeout=10)
         assert refused.value.code == 401
-        stack = Stack(f"http://127.0.0.1:{ports['rasa']}", f"http://127.0.0.1:{ports['actions']}", tmp_path)
+        session = urllib.request.Request(f"http://127.0.0.1:{ports['web']}/session", method="POST")
+        assert json.loads(urllib.request.urlopen(session, timeout=10).read())["session_id"]  # a secret for the run
+        stack = Stack(f"http://127.0.0.1:{ports['rasa']}", f"http://127.0.0.1:{ports['actions']}", tmp_path,
+                      rest_token=REST_TOKEN)
         replies = stack.say("supervisor-test", "que documentos necesito para empadronarme?")
         assert any("DNI" in (reply.get("text") or "") for reply in replies), replies  # kb text via the actions
         printed = log.read_text()

@@ -7,11 +7,15 @@ import time
 from typing import Any, Dict, List
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.fakes.telegram import FakeTelegram
+from vecina.content import ResponseTexts
+from vecina.settings import ROOT
 from vecina.stack import Stack
 
 pytestmark = pytest.mark.integration
+TEXTS = ResponseTexts(ROOT / "domain")
 
 
 def webhook(stack: Stack) -> str:
@@ -88,3 +92,55 @@ def test_a_proactive_message_through_trigger_intent_reaches_telegram(stack: Stac
     answers = [e for e in events[external:] if e["event"] == "bot"]
     assert answers and len(telegram.sent_to(chat)) - before == len(answers)
     assert [m["text"] for m in telegram.sent_to(chat)[before:]] == [e["text"] for e in answers]
+
+
+def rows(stack: Stack, database: str, query: str, **values: Any) -> List[Any]:
+    engine = create_engine(f"sqlite:///{stack.workdir / database}")
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(query), values))
+    finally:
+        engine.dispose()
+
+
+def test_a_group_is_told_once_to_write_privately_and_nothing_of_it_is_kept(stack: Stack,
+                                                                            telegram: FakeTelegram) -> None:
+    """In a group every member writes into the same chat, so nobody there is a verified sender."""
+    group, member, other = -random.randint(10**12, 10**13), new_chat(), new_chat()
+    ask = telegram.update(group, sender=member, chat_type="supergroup", language_code="es",
+                          text="Bon dia, algú sap com demanar cita per al padró?")
+    assert telegram.post(webhook(stack), ask) == 200
+    [notice] = telegram.wait_for(group, 1)
+    assert notice["text"] == TEXTS.text("utter_telegram_private_only", "va") and "reply_markup" not in notice
+
+    again = telegram.update(group, sender=other, chat_type="supergroup", text="Yo también quiero una cita")
+    tap = {"id": "cb-group", "from": {"id": other, "is_bot": False}, "chat_instance": "2", "data": "/appointment_list",
+           "message": {"message_id": notice["message_id"], "date": int(time.time()),
+                       "chat": {"id": group, "type": "supergroup"}}}
+    assert telegram.post(webhook(stack), again) == 200
+    assert telegram.post(webhook(stack), telegram.update(group, callback_query=tap)) == 200
+    deadline = time.monotonic() + 20
+    while {"callback_query_id": "cb-group"} not in telegram.called("answerCallbackQuery"):
+        assert time.monotonic() < deadline, "the tap in the group was not answered"
+        time.sleep(0.2)
+    time.sleep(3)
+    assert len(telegram.sent_to(group)) == 1  # one refusal, however much the group writes
+    assert telegram.sent_to(member) == [] and telegram.sent_to(other) == []
+
+    conversations = {f"telegram:{chat}" for chat in (group, member, other)}
+    trackers = rows(stack, "tracker.db", "SELECT DISTINCT sender_id FROM events")
+    assert conversations.isdisjoint(row[0] for row in trackers)  # no tracker: Rasa never heard of it
+    contacts = rows(stack, "vecina.db", "SELECT conversation_id FROM channel_contacts")
+    assert conversations.isdisjoint(row[0] for row in contacts)
+    kept = rows(stack, "vecina.db", "SELECT conversation_id, provider_id, payload FROM inbound_messages")
+    assert [row[0] for row in kept if row[0] in conversations] == [f"telegram:{group}"]  # the notice, done
+    assert not [row for row in kept if str(member) in " ".join(map(str, row)) or "padr" in str(row[2])]
+
+
+def test_a_private_chat_that_is_not_its_sender_is_ignored(stack: Stack, telegram: FakeTelegram) -> None:
+    chat, intruder = new_chat(), new_chat()
+    assert telegram.post(webhook(stack), telegram.update(chat, sender=intruder, text="mis citas")) == 200
+    time.sleep(3)
+    assert telegram.sent_to(chat) == []
+    trackers = rows(stack, "tracker.db", "SELECT DISTINCT sender_id FROM events")
+    assert f"telegram:{chat}" not in {row[0] for row in trackers}

@@ -161,3 +161,35 @@ def test_asking_for_a_person_transfers_the_call(stack: Stack, twilio: FakeTwilio
     answer = call(stack, twilio, caller, SpeechResult="quiero hablar con una persona")
     assert answer.find("Dial").text == TWILIO_TRANSFER_NUMBER
     assert answer.find("Say").text == TEXTS.text("utter_voice_transfer", "es")
+
+
+def test_a_call_gets_its_appointments_by_sms_and_cannot_cancel_them(stack: Stack, twilio: FakeTwilio) -> None:
+    """The caller ID can be spoofed: what the call asks about appointments goes by SMS to the number
+    itself, and nothing is cancelled on the caller ID alone."""
+    from vecina.kb.store import KbReader
+    from vecina.services.appointments import Citizen, DatabaseBackend
+    from vecina.services.dates import DateRequest
+    from vecina.services.handoff import local_now
+
+    caller, database = new_phone(), f"sqlite:///{stack.workdir / 'vecina.db'}"
+    moment = local_now(KbReader(database).current()).replace(tzinfo=None)  # the municipality's time, as the actions'
+    agenda = DatabaseBackend(database, KbReader(database))
+    slot = agenda.free_slots("oac-ajuntament", "census", DateRequest(first_available=True), moment)[0]
+    appointment = agenda.book(slot, Citizen(f"twilio_voice:{caller}", "twilio_voice", "es", caller), None,
+                              f"voice-{caller}", moment)
+    when, hour = f"{slot.starts_at:%d/%m}", f"{slot.starts_at:%H:%M}"
+
+    call(stack, twilio, caller)
+    answer = call(stack, twilio, caller, SpeechResult="quiero saber qué citas tengo", Confidence="0.9")
+    assert user_events(stack, f"twilio_voice:{caller}")[-1]["parse_data"]["intent"]["name"] == "appointment_list"
+    spoken = " ".join(s.text or "" for s in answer.iter("Say"))
+    assert TEXTS.text("utter_appointment_by_phone_sms_sent", "es").format(phone="010") in spoken
+    assert when not in spoken and hour not in spoken
+    [text] = wait_for(lambda: twilio.sent_to(caller))
+    assert text["From"] == TWILIO_SMS_NUMBER and when in text["Body"] and hour in text["Body"]
+
+    answer = call(stack, twilio, caller, SpeechResult="quiero anular mi cita", Confidence="0.9")
+    assert user_events(stack, f"twilio_voice:{caller}")[-1]["parse_data"]["intent"]["name"] == "appointment_cancel"
+    spoken = " ".join(s.text or "" for s in answer.iter("Say"))
+    assert when not in spoken and hour not in spoken
+    assert [a.id for a in agenda.upcoming(f"twilio_voice:{caller}", moment)] == [appointment.id]  # still on

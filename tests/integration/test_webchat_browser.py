@@ -1,40 +1,32 @@
-"""Headless Chromium: the web page talks to the real Rasa server through socket.io."""
+"""Headless Chromium: the web page talks to the real Rasa server through socket.io, under the
+page's Content-Security-Policy, with a session id the page server signed."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import start_chromium
-from vecina.stack import Stack, die_with_parent, wait_until_up, free_port
-from vecina.settings import ROOT
+from tests.integration.test_webchat import page_url  # noqa: F401 (the page server, a fixture)
+from vecina.stack import Stack
+from vecina.web.session import SessionSigner
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 PHONE_WIDTH = 360
 
 
-@pytest.fixture(scope="module")
-def page_url(stack: Stack):
-    port = free_port()
-    env = dict(os.environ, VECINA_DATABASE_URL=f"sqlite:///{stack.workdir / 'vecina.db'}",
-               VECINA_WEBCHAT_SOCKET_URL=stack.rasa_url, PYTHONPATH=str(ROOT))
-    log = stack.workdir / "web.log"
-    process = subprocess.Popen([sys.executable, "-m", "vecina.web", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=log.open("w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-    url = f"http://127.0.0.1:{port}/"
-    wait_until_up(url, process, log, 30)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+# Runs before any script of every page: records what the Content-Security-Policy blocked.
+RECORD_VIOLATIONS = ("window.cspViolations = [];"
+                     "document.addEventListener('securitypolicyviolation', function (event) {"
+                     "  window.cspViolations.push(event.violatedDirective + ' ' + event.blockedURI); });")
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
     driver = start_chromium(tmp_path_factory.mktemp("chromium"), phone_width=PHONE_WIDTH)
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_VIOLATIONS})
     yield driver
     driver.quit()
 
@@ -45,7 +37,8 @@ def _bot_messages(driver):
     return driver.find_elements(By.CSS_SELECTOR, ".message--bot")
 
 
-def test_send_a_message_click_a_button_and_read_the_reply(browser, page_url: str, kb, tmp_path: Path) -> None:
+def test_send_a_message_click_a_button_and_read_the_reply(browser, page_url: str, kb, stack: Stack,
+                                                          tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as condition
@@ -69,6 +62,27 @@ def test_send_a_message_click_a_button_and_read_the_reply(browser, page_url: str
     widths = browser.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
     assert widths == [PHONE_WIDTH, PHONE_WIDTH]  # a phone-width screen, and no horizontal scrolling
     browser.save_screenshot(str(Path(os.environ.get("VECINA_SCREENSHOT_DIR", tmp_path)) / "webchat.png"))
+    assert browser.execute_script("return window.cspViolations") == []  # the page works under its CSP
+    token = browser.execute_script("return window.localStorage.getItem('vecina-session')")
+    raw = SessionSigner(stack.webchat_secret).verify(token)  # signed by the page server
+    texts = [e["text"] for e in stack.api.tracker(f"socketio:{raw}")["events"] if e["event"] == "user"]
+    assert texts[0] == "que papeles tengo que llevar?"
+
+
+def test_a_stored_session_id_the_server_refuses_is_replaced(browser, page_url: str, stack: Stack) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(page_url + "?lang=es")
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda driver: driver.find_element(By.ID, "status").text == "")  # this page's session settled
+    stale = "0123456789abcdef0123456789abcdef"  # unsigned, as Rasa's own channel issued them
+    browser.execute_script("window.localStorage.setItem('vecina-session', arguments[0])", stale)
+    browser.refresh()
+    wait.until(lambda driver: driver.find_element(By.ID, "status").text == "")
+    token = browser.execute_script("return window.localStorage.getItem('vecina-session')")
+    assert token != stale and SessionSigner(stack.webchat_secret).verify(token)
+    assert browser.execute_script("return window.cspViolations") == []
 
 
 def test_language_toggle_switches_page_and_conversation(browser, page_url: str, kb) -> None:

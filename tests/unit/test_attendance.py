@@ -10,7 +10,7 @@ import pytest
 from vecina import db
 from vecina.db.models import Appointment, Reminder
 from vecina.services.appointments import NotFound
-from vecina.services.attendance import Attendance, AttendanceRefused
+from vecina.services.attendance import Attendance, AttendanceRefused, NotYourOffice
 from vecina.services.reminders import CONFIRMED_ANSWER, report
 
 DAY = date(2026, 11, 24)
@@ -94,6 +94,17 @@ def test_a_mark_can_be_corrected_but_a_cancelled_or_unknown_appointment_cannot_b
     assert refused.value.code == "cancelled" and status(database, cancelled) == "cancelled"
     with pytest.raises(NotFound):
         attendance.mark(999_999, "attended")
+
+
+def test_a_mark_for_an_office_the_marker_does_not_keep_is_refused_and_changes_nothing(database: str) -> None:
+    ours, theirs = book(database, 10), book(database, 10, office="css-benimar")
+    attendance = Attendance(database, Clock(datetime(2026, 11, 24, 13, 0)))
+    keeps = {OFFICE}.__contains__
+    for outcome in ("attended", "no_show", "came"):  # whose it is comes first, before the mark's own rules
+        with pytest.raises(NotYourOffice):
+            attendance.mark(theirs, outcome, keeps)
+    assert status(database, theirs) == "booked"
+    assert attendance.mark(ours, "attended", keeps) == (OFFICE, DAY) and status(database, ours) == "attended"
 
 
 def test_closing_the_day_marks_only_the_unmarked_appointments_that_are_over(database: str) -> None:

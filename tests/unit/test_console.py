@@ -87,6 +87,12 @@ class Console:
 
 @pytest.fixture
 def console(tmp_path: Path, rasa: FakeRasaApi, kb_database: str) -> Console:
+    return make_console(tmp_path, rasa, kb_database)
+
+
+def make_console(tmp_path: Path, rasa: FakeRasaApi, kb_database: str) -> Console:
+    """A console on fresh databases under `tmp_path`, with ana and pau (agents of one team each),
+    sara (supervisor) and root (admin)."""
     database = f"sqlite:///{tmp_path / 'vecina.db'}"
     db.upgrade(database)
     clock = Clock()
@@ -390,7 +396,7 @@ def test_the_office_marks_who_came_and_closes_the_day(console: Console) -> None:
     cancelled = appointment(console, now - timedelta(minutes=45), status="cancelled")
     later = appointment(console, now + timedelta(hours=2))
     tomorrow = appointment(console, now + timedelta(days=1))
-    agent, csrf = console.sign_in("pau")
+    agent, csrf = console.sign_in("ana")  # the citizen office keeps oac-ajuntament
     page = agent.get("/appointments").get_data(as_text=True)  # today, at the first office
     assert page.count('<tr id="appointment-') == 4 and f"appointment-{tomorrow}" not in page
     assert "… 3456" in page and "600123456" not in page
@@ -415,7 +421,7 @@ def test_the_office_marks_who_came_and_closes_the_day(console: Console) -> None:
     assert [appointment_status(console, a) for a in (came, absent, cancelled, later, tomorrow)] == [
         "attended", "no_show", "cancelled", "booked", "booked"]
     trail = [(row["action"], row["target"], row["detail"]) for row in console.desk.tickets.audit_trail()
-             if row["actor"] == "pau" and row["action"] in ("attendance", "no_shows")]
+             if row["actor"] == "ana" and row["action"] in ("attendance", "no_shows")]
     assert trail == [("attendance", f"appointment:{came}", {"outcome": "attended"}),
                      ("no_shows", "office:oac-ajuntament", {"day": now.date().isoformat(), "marked": 1})]
 

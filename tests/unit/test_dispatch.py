@@ -304,3 +304,21 @@ def test_an_offer_whose_time_came_before_it_was_sent_gives_the_citizen_their_pla
     assert scheduler.tick() == [] and rasa.triggers == []
     with db.session_scope(database) as session:
         assert session.get(WaitingEntry, entry).status == "waiting"
+
+
+def test_a_scheduler_on_an_unreadable_database_says_so_and_stops(tmp_path, monkeypatch,  # type: ignore[no-untyped-def]
+                                                                 caplog) -> None:
+    from vecina import scheduler
+    from vecina.settings import get_settings
+
+    broken = tmp_path / "vecina.db"
+    broken.write_bytes(b"not a database" * 200)
+    monkeypatch.setenv("VECINA_DATABASE_URL", f"sqlite:///{broken}")
+    monkeypatch.setenv("VECINA_RASA_ENABLE_API", "true")
+    monkeypatch.setenv("VECINA_RASA_JWT_SECRET", "s" * 40)
+    get_settings.cache_clear()
+    try:
+        assert scheduler.main([]) == 1
+    finally:
+        get_settings.cache_clear()
+    assert "cannot read its database (DatabaseError)" in caplog.text

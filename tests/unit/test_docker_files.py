@@ -185,6 +185,8 @@ def test_the_proxy_alone_faces_outside() -> None:
 @pytest.mark.parametrize("variable, users", [
     ("VECINA_RASA_JWT_SECRET", {"rasa", "console", "scheduler"}),
     ("VECINA_TRACKER_URL", {"rasa", "console"}),
+    ("VECINA_WEBCHAT_SECRET", {"rasa", "web"}),
+    ("VECINA_REST_TOKEN", {"rasa"}),
     ("POSTGRES_PASSWORD", {"postgres", "kb-load", "rasa", "actions", "web", "console", "scheduler"}),
 ])
 def test_a_secret_reaches_only_the_services_that_use_it(variable: str, users: Set[str]) -> None:

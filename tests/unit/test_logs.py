@@ -62,3 +62,24 @@ def test_database_errors_name_no_values(tmp_path: Path) -> None:
     assert "nowhere" in str(error.value)
     assert "+34600111222" not in str(error.value) and "12345678Z" not in str(error.value)
     assert "+34600111222" not in describe_exception(error.value)
+
+
+@pytest.mark.parametrize("kept", ["request 759233979d7c4a56bc3ac9949e2f1c0f", "id 00345678901abcdef",
+                                  "sha 612345678a9b"])
+def test_hex_ids_that_start_with_digits_are_kept(kept: str) -> None:
+    assert redact(kept) == kept
+
+
+@pytest.mark.parametrize("where", ["main", "thread"])
+def test_an_uncaught_exception_is_logged_as_its_type_only(where: str) -> None:
+    import subprocess
+    import sys
+
+    from vecina.settings import ROOT
+
+    crash = "raise RuntimeError('cita de Ana, DNI 12345678Z, calle Mayor 3')"
+    code = ("import vecina, threading\n" + (crash if where == "main" else
+            f"def crash():\n    {crash}\nt = threading.Thread(target=crash); t.start(); t.join()"))
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert "RuntimeError" in result.stderr
+    assert "12345678Z" not in result.stderr and "calle Mayor" not in result.stderr

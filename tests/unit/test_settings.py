@@ -33,8 +33,8 @@ def test_postgresql_and_redis_urls_become_rasa_fields() -> None:
         ("db.internal", "5432", "conversations")
     assert (env["VECINA_TRACKER_USER"], env["VECINA_TRACKER_PASSWORD"]) == ("rasa", "s@cret")
     assert (env["VECINA_LOCK_STORE_TYPE"], env["VECINA_LOCK_STORE_HOST"], env["VECINA_LOCK_STORE_PORT"],
-            env["VECINA_LOCK_STORE_DB"], env["VECINA_LOCK_STORE_PASSWORD"]) == ("redis", "cache.internal", "6380",
-                                                                                 "2", "pw")
+            env["VECINA_LOCK_STORE_DB"], env["VECINA_LOCK_STORE_PASSWORD"]) == \
+        ("vecina.lock_store.AtomicRedisLockStore", "cache.internal", "6380", "2", "pw")
 
 
 @pytest.mark.parametrize("field, value", [("catalan_variety", "fr"), ("lock_store_url", "memcached://x")])

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta
+from typing import List
 
 import pytest
 from argon2 import PasswordHasher
@@ -13,7 +15,8 @@ from sqlalchemy import select
 
 from vecina.db import session_scope
 from vecina.db.models import StaffUser as StaffUserRow
-from vecina.services.staff import LoginFailed, StaffDirectory, StaffError, Throttled
+from vecina.services.staff import FAILURES_PER_REMOTE, FAILURES_PER_USERNAME, LoginFailed, StaffDirectory, StaffError, \
+    Throttled
 from vecina.settings import ROOT
 
 PASSWORD = "una contraseña larga"
@@ -92,6 +95,87 @@ def test_wrong_passwords_are_throttled_per_user_and_per_address(staff: StaffDire
             staff.authenticate(f"nobody{attempt}", "guess", "10.0.0.9")
     with pytest.raises(Throttled):
         staff.authenticate("pau", PASSWORD, "10.0.0.9")
+
+
+def attempt_all_at_once(staff: StaffDirectory, attempts: List[tuple]) -> List[str]:
+    """Each (username, password, address) in its own thread, released together: what each got."""
+    outcomes: List[str] = []
+    barrier = threading.Barrier(len(attempts))
+
+    def attempt(username: str, password: str, remote: str) -> None:
+        barrier.wait()
+        try:
+            staff.authenticate(username, password, remote)
+            outcomes.append("signed in")
+        except LoginFailed:
+            outcomes.append("failed")
+        except Throttled:
+            outcomes.append("throttled")
+
+    threads = [threading.Thread(target=attempt, args=arguments) for arguments in attempts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(outcomes) == len(attempts), "an attempt neither failed nor was throttled"
+    return outcomes
+
+
+def test_parallel_wrong_passwords_get_no_more_tries_than_the_limit(database: str, clock: Clock) -> None:
+    staff = StaffDirectory(database, clock=clock, hasher=PasswordHasher(time_cost=2, memory_cost=16384))
+    staff.add("ana", "Ana", "agent", PASSWORD)
+    outcomes = attempt_all_at_once(staff, [("ana", f"guess number {i}", f"10.0.1.{i}") for i in range(20)])
+    # under load every attempt of the burst may be counted before any is judged: all are refused
+    assert outcomes.count("failed") <= FAILURES_PER_USERNAME, outcomes
+    assert outcomes.count("failed") + outcomes.count("throttled") == 20
+    tried = outcomes.count("failed")
+    for _ in range(10):  # more guesses, one by one: the burst and these together stay within the limit
+        try:
+            staff.authenticate("ana", "one more guess", "10.0.1.99")
+            pytest.fail("a wrong password signed in")
+        except LoginFailed:
+            tried += 1
+        except Throttled:
+            pass
+    assert tried == FAILURES_PER_USERNAME
+    with pytest.raises(Throttled):
+        staff.authenticate("ana", PASSWORD, "10.0.2.1")
+    clock.now += timedelta(seconds=61)
+    assert staff.authenticate("ana", PASSWORD, "10.0.2.1").username == "ana"
+
+
+def test_parallel_guesses_from_one_address_get_no_more_tries_than_the_limit(database: str, clock: Clock) -> None:
+    staff = StaffDirectory(database, clock=clock, hasher=PasswordHasher(time_cost=2, memory_cost=16384))
+    staff.add("pau", "Pau", "agent", PASSWORD)
+    outcomes = attempt_all_at_once(staff, [(f"user{i}", "guess", "10.0.0.9") for i in range(FAILURES_PER_REMOTE * 2)])
+    assert outcomes.count("failed") <= FAILURES_PER_REMOTE, outcomes
+    tried = outcomes.count("failed")
+    for attempt in range(FAILURES_PER_REMOTE):
+        try:
+            staff.authenticate(f"other{attempt}", "guess", "10.0.0.9")
+        except LoginFailed:
+            tried += 1
+        except Throttled:
+            pass
+    assert tried == FAILURES_PER_REMOTE
+    with pytest.raises(Throttled):
+        staff.authenticate("pau", PASSWORD, "10.0.0.9")
+    assert staff.authenticate("pau", PASSWORD, "10.0.0.10").username == "pau"
+
+
+def test_a_right_password_does_not_count_as_a_failure(staff: StaffDirectory) -> None:
+    staff.add("ana", "Ana", "agent", PASSWORD)
+    for _ in range(FAILURES_PER_USERNAME - 1):
+        with pytest.raises(LoginFailed):
+            staff.authenticate("ana", "not the password", "10.0.0.1")
+    for _ in range(3):
+        assert staff.authenticate("ana", PASSWORD, "10.0.0.1").username == "ana"
+    with pytest.raises(LoginFailed):
+        staff.authenticate("ana", "not the password", "10.0.0.1")
+    with pytest.raises(Throttled):  # five failures now: the sixth attempt waits
+        staff.authenticate("ana", PASSWORD, "10.0.0.1")
+    with pytest.raises(Throttled):  # and a throttled attempt is not a failure of its own, nor a success
+        staff.authenticate("ana", PASSWORD, "10.0.0.1")
 
 
 def test_unknown_and_disabled_users_fail_like_a_wrong_password(staff: StaffDirectory) -> None:

@@ -92,3 +92,20 @@ async def test_replies_wait_until_the_turn_is_saved() -> None:
     assert sent == [] and output.name() == "whatsapp"
     await output.send()
     assert [m["text"] for m in sent] == ["Hola", "¿En qué puedo ayudarle?"]
+
+
+def test_rasa_holds_a_conversation_lock_longer_than_it_waits_for_an_action() -> None:
+    """With Rasa's defaults (lock 60 s, action timeout 300 s) a slow turn loses its lock."""
+    import os
+    import subprocess
+    import sys
+
+    from vecina.settings import ROOT, Settings
+
+    code = ("from rasa.core.lock_store import LOCK_LIFETIME; from rasa.core.constants import "
+            "DEFAULT_REQUEST_TIMEOUT; print(LOCK_LIFETIME, DEFAULT_REQUEST_TIMEOUT)")
+    env = {**os.environ, **Settings().rasa_environment()}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    lock, action_timeout = map(int, result.stdout.split())
+    assert lock > action_timeout

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
+import aiohttp
 from sqlalchemy import func, select
 
 from vecina.db import session_scope, utcnow
@@ -33,6 +34,20 @@ class SendError(Exception):
         super().__init__(code)
         self.code = code
         self.transient = transient
+
+
+# What a send can fail with before the provider's answer is read.
+SEND_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, OSError, ValueError, KeyError, IndexError)
+
+
+def send_failure(error: BaseException) -> SendError:
+    """A send that failed without the provider's answer. One that never reached the provider (no
+    connection) is retried. One that may have reached it (a timeout, a dropped connection, an
+    unreadable answer) is not: WhatsApp Cloud, the Telegram Bot API and Twilio's Messages API take
+    no idempotency key, and a citizen must not get a message twice (at most once, docs/security.md)."""
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return SendError(type(error).__name__, True)
+    return SendError(f"uncertain:{type(error).__name__}", False)
 
 
 @dataclass(frozen=True)

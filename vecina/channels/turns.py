@@ -35,18 +35,18 @@ class TurnOutput(OutputChannel):
 
     def __init__(self, output: OutputChannel) -> None:
         self.output = output
-        self.held: List[Tuple[str, Dict[str, Any]]] = []
+        self.replies: List[Tuple[str, Dict[str, Any]]] = []
 
     def name(self) -> str:  # responses may have channel-specific variations
         return self.output.name()
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
-        self.held.append((recipient_id, message))
+        self.replies.append((recipient_id, message))
 
     async def send(self) -> None:
-        for recipient_id, message in self.held:
+        for recipient_id, message in self.replies:
             await self.output.send_response(recipient_id, message)
-        self.held = []
+        self.replies = []
 
 
 @asynccontextmanager

@@ -14,14 +14,22 @@ so the voice channel runs the turn inside the request and answers with TwiML: th
 read in the conversation's language (es-ES or ca-ES), its options as "press 1 for …", a
 `<Gather>` that listens for speech or a key, a reprompt after silence, and a transfer
 (`<Dial>` or `<Enqueue>`) when the citizen asks for a person.
+
+A caller ID proves nothing (it can be spoofed), so what must reach only the number's owner — a
+caller's appointments — is not said in the call: the action asks the channel, with a custom
+payload (`SMS_TO_CALLER`), to text it to the number calling, which an impostor never receives.
+The channel sends it by SMS to that number only (the signed `From`, never an address from the
+action), at most `CALLER_SMS_PER_DAY` a day, so spoofed calls cannot flood someone's phone; when it
+cannot be sent, the caller hears the action's alternative instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Text
 from urllib.parse import parse_qsl, urlencode
 
@@ -30,12 +38,13 @@ from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, Ou
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from vecina.channels.inbound import Claimed
 from vecina.channels.media import MediaStore, StoredMedia, download
-from vecina.channels.outbound import Outgoing, SendError, deliver
+from vecina.channels.outbound import SEND_ERRORS, Outgoing, RetryPolicy, SendError, deliver, send_failure
 from vecina.channels.payloads import (citizen_text, latest_bot_turn, numbered_choice, offered_buttons,
                                       offered_payloads)
 from vecina.channels.webhook import (DEFAULT_MAX_BODY_BYTES, LOCATION_INTENT, MEDIA_INTENT, Delivery, Parsed,
@@ -43,6 +52,8 @@ from vecina.channels.webhook import (DEFAULT_MAX_BODY_BYTES, LOCATION_INTENT, ME
 from vecina.channels.whatsapp_format import split_text
 from vecina.channels.window import REOPEN_PAYLOAD
 from vecina.content import response_texts
+from vecina.db import session_scope
+from vecina.db.models import OutboundMessage
 from vecina.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -59,6 +70,13 @@ MAX_SILENCES = 2
 GREET_INTENT = "/greet"
 TRANSFER_INTENTS = ("human_handoff",)
 HANG_UP_INTENTS = ("goodbye",)
+# A bot message's custom payload asking to text the caller (actions/appointments.py, SMS_TO_CALLER):
+# {"text": the SMS, "response": its response name, "otherwise": what to say instead when it cannot be sent}.
+SMS_TO_CALLER = "sms_to_caller"
+CALLER_SMS_KIND = "caller_sms"
+CALLER_SMS_PER_DAY = 3  # per number: spoofed calls must not turn the town hall into an SMS flood
+CALLER_SMS_TIMEOUT = 4  # seconds per attempt: Twilio waits about 15 s for the call's answer
+CALLER_SMS_RETRY = RetryPolicy(attempts=2, first_delay=0.5)
 
 
 @dataclass(frozen=True)
@@ -139,8 +157,8 @@ class TwilioApi:
             async with aiohttp.ClientSession(timeout=self.timeout, auth=self.auth) as session:
                 async with session.post(url, data=fields) as answer:
                     data = await answer.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
-            raise SendError(type(error).__name__, True)
+        except SEND_ERRORS as error:
+            raise send_failure(error)
         if answer.status in (200, 201):
             return str(data["sid"])
         code = str((data or {}).get("code") or answer.status)
@@ -151,10 +169,10 @@ class TwilioApi:
 
 
 class TwilioOutput(RecordedOutput):
-    def __init__(self, config: TwilioConfig, settings: Settings) -> None:
+    def __init__(self, config: TwilioConfig, settings: Settings, timeout: float = 20) -> None:
         super().__init__(settings)
         self.config = config
-        self.api = TwilioApi(config)
+        self.api = TwilioApi(config, timeout)
 
     @classmethod
     def name(cls) -> Text:
@@ -175,7 +193,7 @@ class TwilioOutput(RecordedOutput):
         if to is None:
             logger.error("twilio: refused to send to a conversation of another channel")
             return
-        contact = self.contacts.get(recipient_id)
+        contact = await asyncio.to_thread(self.contacts.get, recipient_id)
         whatsapp = to.startswith(WHATSAPP_PREFIX)
         sender = (contact.route if contact and contact.route else None) or \
             (self.config.whatsapp_from if whatsapp else self.config.sms_from)
@@ -192,15 +210,15 @@ class TwilioOutput(RecordedOutput):
         bodies = [{"Body": chunk} for chunk in split_text(text, SMS_MAX)]
         if message.get("image"):
             bodies.append({"MediaUrl": str(message["image"])})
-        window_open = not whatsapp or self.contacts.window_open(contact)
+        window_open = not whatsapp or await asyncio.to_thread(self.contacts.window_open, contact)
         for body in bodies:
             fields = {"From": sender, "To": to, **body}
             if buttons:
                 fields["options"] = json.dumps(buttons)
             if window_open:
-                await self.deliver(self.outbound.record(CHANNEL, recipient_id, "message", fields,
-                                                        message.get("utter_action")))
-            elif self.held.hold(recipient_id, fields, "message", message.get("utter_action")):
+                await self.deliver(await asyncio.to_thread(self.outbound.record, CHANNEL, recipient_id, "message",
+                                                           fields, message.get("utter_action")))
+            elif await asyncio.to_thread(self.held.hold, recipient_id, fields, "message", message.get("utter_action")):
                 await self.reopen(recipient_id, sender, to)
 
     async def send_template(self, recipient_id: str, sender: str, to: str, spec: Dict[str, Any],
@@ -210,7 +228,8 @@ class TwilioOutput(RecordedOutput):
         fields = {"From": sender, "To": to, "ContentSid": str(spec["content_sid"]),
                   "ContentVariables": json.dumps({str(k): str(v) for k, v in (spec.get("variables") or {}).items()}),
                   "options": json.dumps([{"payload": p} for p in spec.get("quick_replies") or []])}
-        await self.deliver(self.outbound.record(CHANNEL, recipient_id, "template", fields, response_name))
+        await self.deliver(await asyncio.to_thread(self.outbound.record, CHANNEL, recipient_id, "template", fields,
+                                                   response_name))
 
     async def reopen(self, recipient_id: str, sender: str, to: str) -> None:
         if not self.config.reopen_content_sid:
@@ -219,13 +238,37 @@ class TwilioOutput(RecordedOutput):
             return
         fields = {"From": sender, "To": to, "ContentSid": self.config.reopen_content_sid,
                   "ContentVariables": json.dumps({})}
-        await self.deliver(self.outbound.record(CHANNEL, recipient_id, "template", fields))
+        await self.deliver(await asyncio.to_thread(self.outbound.record, CHANNEL, recipient_id, "template", fields))
 
-    async def deliver(self, record: Outgoing) -> Optional[str]:
+    async def deliver(self, record: Outgoing, policy: Optional[RetryPolicy] = None) -> Optional[str]:
         fields = {k: v for k, v in record.content.items() if k != "options"}
         if self.config.public_url:
             fields["StatusCallback"] = f"{self.config.public_url}/webhooks/{CHANNEL}/status"
-        return await deliver(self.outbound, record, lambda _: self.api.send(fields))
+        return await deliver(self.outbound, record, lambda _: self.api.send(fields), policy)
+
+    def caller_texts_today(self, conversation_id: str) -> int:
+        since = self.outbound.clock() - timedelta(days=1)
+        with session_scope(self.settings.database_url) as session:
+            return session.execute(select(func.count(OutboundMessage.id)).where(
+                OutboundMessage.channel == CHANNEL, OutboundMessage.conversation_id == conversation_id,
+                OutboundMessage.kind == CALLER_SMS_KIND, OutboundMessage.created_at >= since)).scalar() or 0
+
+    async def text_caller(self, caller: str, text: str, response_name: Optional[str]) -> bool:
+        """Text a caller's own number (`+34…`, as Twilio signed it) by SMS; whether it went out.
+        Past the day's limit nothing is sent again and the earlier text stands (True)."""
+        if not (self.config.sms_from and caller.startswith("+") and text.strip()):
+            return False
+        conversation = f"{CHANNEL}:{caller}"
+        if await asyncio.to_thread(self.caller_texts_today, conversation) >= CALLER_SMS_PER_DAY:
+            logger.warning("twilio_voice: daily limit of texts to a caller reached, nothing sent")
+            return True
+        sent = True
+        for chunk in split_text(text, SMS_MAX):
+            record = await asyncio.to_thread(self.outbound.record, CHANNEL, conversation, CALLER_SMS_KIND,
+                                             {"From": self.config.sms_from, "To": caller, "Body": chunk},
+                                             response_name)
+            sent = await self.deliver(record, CALLER_SMS_RETRY) is not None and sent
+        return sent
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         await self.send_response(recipient_id, {"text": text})
@@ -293,7 +336,8 @@ class TwilioInput(WebhookChannel):
         if fields.get("ButtonPayload"):
             if fields["ButtonPayload"] == REOPEN_PAYLOAD:
                 return None
-            answered = self.outbound.by_provider_id(CHANNEL, fields.get("OriginalRepliedMessageSid", ""))
+            answered = await asyncio.to_thread(self.outbound.by_provider_id, CHANNEL,
+                                               fields.get("OriginalRepliedMessageSid", ""))
             options = json.loads(answered.content.get("options") or "[]") if answered else []
             return chosen(fields["ButtonPayload"], fields.get("ButtonText", ""),
                           offered_payloads(events) | {str(option.get("payload")) for option in options})
@@ -334,6 +378,7 @@ class TwilioVoiceInput(InputChannel):
     def __init__(self, config: TwilioConfig, settings: Optional[Settings] = None) -> None:
         self.config = config
         self.settings = settings or get_settings()
+        self.sms = TwilioOutput(config, self.settings, timeout=CALLER_SMS_TIMEOUT)
         if not config.configured:
             logger.warning("twilio_voice channel not configured: its webhook refuses every call")
 
@@ -381,13 +426,29 @@ class TwilioVoiceInput(InputChannel):
             text = citizen_text(speech, offered_payloads(events))
         else:
             text = GREET_INTENT  # the call has just started
-        collector = CollectingOutputChannel()
+        collector = CallCollector()
         await on_new_message(UserMessage(text, collector, conversation, input_channel=VOICE_CHANNEL,
                                          metadata={"call": fields.get("CallSid", "")[:64]}))
         tracker = await agent.tracker_store.retrieve(conversation)
         language = (tracker.get_slot("language") if tracker else None) or language
         intent = ((tracker.latest_message.intent or {}).get("name") if tracker else None) or ""
-        return self.speak(collector.messages, language, intent)
+        messages = await self.text_caller(collector.messages, conversation.partition(":")[2])
+        return self.speak(messages, language, intent)
+
+    async def text_caller(self, messages: List[Dict[str, Any]], caller: str) -> List[Dict[str, Any]]:
+        """Send what the bot asked to text the caller (SMS_TO_CALLER) to the number calling; the
+        messages to say, each with its alternative when its text could not be sent."""
+        said = []
+        for message in messages:
+            custom = message.get("custom")
+            wanted = custom.get(SMS_TO_CALLER) if isinstance(custom, dict) else None
+            if isinstance(wanted, dict):
+                sent = await self.sms.text_caller(caller, str(wanted.get("text") or ""),
+                                                  str(wanted.get("response") or "")[:100] or None)
+                if not sent:
+                    message = {**message, "text": str(wanted.get("otherwise") or "")}
+            said.append(message)
+        return said
 
     def say(self, parent: Any, text: str, language: str) -> None:
         voice = self.config.voice_ca if language in ("ca", "va") else self.config.voice_es
@@ -445,6 +506,13 @@ class TwilioVoiceInput(InputChannel):
         last_turn = last_bot_messages(events)
         self.read_out(gather, last_turn, language)
         return twiml
+
+
+class CallCollector(CollectingOutputChannel):
+    """Collects the bot's messages whole (text, buttons and custom payload together)."""
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        self.messages.append({"recipient_id": recipient_id, **message})
 
 
 def last_bot_messages(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:

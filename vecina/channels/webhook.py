@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
 import aiohttp
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.lock_store import LockError
 from sanic import Blueprint, response
 from sqlalchemy.exc import SQLAlchemyError
 from sanic.request import Request
@@ -198,28 +199,36 @@ class WebhookChannel(InputChannel):
         if agent is None or not agent.is_ready() or agent.processor is None:
             raise TransientError("model not loaded")
         await action_server_up(agent)
-        async with agent.lock_store.lock(claimed.conversation_id):
-            tracker = await agent.tracker_store.retrieve(claimed.conversation_id)
-            events = [event.as_dict() for event in tracker.events] if tracker else []
-            if any(e.get("event") == "user" and e.get("message_id") == claimed.provider_id for e in events):
-                return  # handled before a crash or a lost lease
-            await self.before_turn(claimed)
-            turn = await self.turn(claimed, events)
-            if turn is None:
-                return
-            text, metadata = turn
-            output = TurnOutput(self.get_output_channel())
-            try:
-                async with retryable_turn():  # agent.handle_message would take the same lock again
-                    await agent.processor.handle_message(UserMessage(
-                        text, output, claimed.conversation_id, input_channel=self.name(), metadata=metadata,
-                        message_id=claimed.provider_id))
-            except ActionServerUnavailable as error:
-                raise TransientError("action server down during the turn") from error
-            await output.send()
-            tracker = await agent.tracker_store.retrieve(claimed.conversation_id)
-        if tracker is not None:
-            await asyncio.to_thread(self.contacts.set_language, claimed.conversation_id, tracker.get_slot("language"))
+        try:
+            async with agent.lock_store.lock(claimed.conversation_id):
+                language = await self._turn_under_lock(agent, claimed)
+        except LockError as error:  # the lock store (Redis) is unreachable, or the wait ran out
+            raise TransientError("conversation lock unavailable") from error
+        if language is not None:
+            await asyncio.to_thread(self.contacts.set_language, claimed.conversation_id, language)
+
+    async def _turn_under_lock(self, agent: Any, claimed: Claimed) -> Optional[str]:
+        """The turn of a stored message unless it was handled already; the conversation's language."""
+        tracker = await agent.tracker_store.retrieve(claimed.conversation_id)
+        events = [event.as_dict() for event in tracker.events] if tracker else []
+        if any(e.get("event") == "user" and e.get("message_id") == claimed.provider_id for e in events):
+            return None  # handled before a crash or a lost lease
+        await self.before_turn(claimed)
+        turn = await self.turn(claimed, events)
+        if turn is None:
+            return None
+        text, metadata = turn
+        output = TurnOutput(self.get_output_channel())
+        try:
+            async with retryable_turn():  # agent.handle_message would take the same lock again
+                await agent.processor.handle_message(UserMessage(
+                    text, output, claimed.conversation_id, input_channel=self.name(), metadata=metadata,
+                    message_id=claimed.provider_id))
+        except ActionServerUnavailable as error:
+            raise TransientError("action server down during the turn") from error
+        await output.send()
+        tracker = await agent.tracker_store.retrieve(claimed.conversation_id)
+        return tracker.get_slot("language") if tracker is not None else None
 
 
 class RecordedOutput(OutputChannel):

@@ -27,7 +27,7 @@ from sanic.response import HTTPResponse
 from vecina.channels import whatsapp_format as fmt
 from vecina.channels.inbound import Claimed
 from vecina.channels.media import MediaRejected, MediaStore, StoredMedia, download
-from vecina.channels.outbound import Outgoing, SendError, deliver
+from vecina.channels.outbound import SEND_ERRORS, Outgoing, SendError, deliver, send_failure
 from vecina.channels.payloads import citizen_text, offered_payloads
 from vecina.channels.webhook import (LOCATION_INTENT, MEDIA_INTENT, UNSUPPORTED_INTENT, Delivery, Parsed, Receipt,
                                      RecordedOutput, Rejected, Turn, WebhookChannel, chosen)
@@ -156,12 +156,8 @@ class GraphApi:
                         return str(data["messages"][0]["id"])
                     code = str(((data or {}).get("error") or {}).get("code", answer.status))
                     raise SendError(code, answer.status >= 500 or answer.status == 429 or code in TRANSIENT_CODES)
-        except aiohttp.ClientConnectorError as error:  # never reached Meta: sending again is safe
-            raise SendError(type(error).__name__, True)
-        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, OSError, ValueError, KeyError,
-                IndexError) as error:
-            # It may have reached Meta, which takes no idempotency key: at most once (docs/security.md)
-            raise SendError(f"uncertain:{type(error).__name__}", False)
+        except SEND_ERRORS as error:
+            raise send_failure(error)
 
     async def media_info(self, media_id: str) -> Dict[str, Any]:
         url = f"{self.config.base_url}/{self.config.api_version}/{media_id}"

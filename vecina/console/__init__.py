@@ -1,7 +1,14 @@
 """The staff console: a Flask application, server-rendered, with a little JavaScript for live
-updates. Sessions are server-side (vecina.services.staff); every unsafe request carries the
-session's CSRF token; citizen text is only ever rendered as text (Jinja autoescaping, and
-`textContent` in the scripts)."""
+updates.
+
+Rules:
+- Sessions are server-side (vecina.services.staff); every unsafe request carries the session's
+  CSRF token; every route but sign-in, health and static files needs a session.
+- Citizen and staff text is only ever rendered as text: Jinja autoescaping in the templates,
+  `textContent` in the scripts, no inline script (vecina.console.security sets the CSP). A page
+  shows only the console's own notices: `?done=` names one, it never carries text.
+- Who sees what is decided in the Desk (team scoping), never only by hiding links.
+- Nothing a request carries is logged; errors are logged by type (vecina.console.security)."""
 
 from __future__ import annotations
 
@@ -14,8 +21,10 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from flask import Flask, Response, abort, g, get_template_attribute, jsonify, redirect, render_template, request, \
     send_file, url_for
+from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from vecina.console import security
 from vecina.console.desk import FOLLOW_UP, OUTCOMES, REPLYABLE_CHANNELS, Desk, NotAllowed, NotFound, Refused
 from vecina.kb.store import KbReader
 from vecina.rasa_api import RasaApi
@@ -27,15 +36,13 @@ from vecina.settings import Settings
 
 PUBLIC_ENDPOINTS = {"login", "static", "health"}  # everything else needs a session
 LIVE_ENDPOINTS = {"inbox_rows", "ticket_updates"}  # the pages' own refreshes: they keep no session alive
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 CHANNELS = ("whatsapp", "telegram", "twilio", "twilio_voice", "socketio", "rest")
 LANGUAGES = ("es", "ca", "va")
 POLL_SECONDS = 3
 
 
 def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
-    app = Flask(__name__)
+    app = security.ConsoleFlask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     if settings.console_trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.console_trusted_proxies,  # type: ignore[method-assign]
@@ -48,6 +55,7 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
     kb = desk.kb
     app.jinja_env.globals["age"] = age
     secure = settings.console_secure_cookies
+    security.install(app, secure)
     session_cookie = "__Host-vecina-console" if secure else "vecina-console"
     login_cookie = "__Host-vecina-login" if secure else "vecina-login"
 
@@ -73,20 +81,9 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
                 return refuse("csrf", 403)
         return None
 
-    @app.after_request
-    def headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        if request.endpoint != "static":
-            response.headers["Cache-Control"] = "no-store"
-        if secure:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
-        return response
-
-    def message(code: str, who: str = "") -> str:
-        return str(get_template_attribute("_messages.html", "text")(code, who))
+    def message(code: Optional[str], who: Any = "") -> str:
+        """The console's text for `code`, as plain text ("" for a code it does not know)."""
+        return Markup(get_template_attribute("_messages.html", "text")(code or "", who)).unescape()
 
     def refuse(code: str, status: int = 409, who: str = "") -> Any:
         if wants_json():
@@ -111,7 +108,8 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
     def page_context() -> Dict[str, Any]:
         signed_in: Optional[SignedIn] = g.get("signed_in")
         return {"me": signed_in.user if signed_in else None, "csrf_token": signed_in.csrf_token if signed_in else "",
-                "message": message, "poll_seconds": POLL_SECONDS}
+                "message": message, "poll_seconds": POLL_SECONDS,
+                "sees_unattended": bool(signed_in and desk.sees_unattended(signed_in.user))}
 
     @app.get("/health")
     def health() -> Any:
@@ -119,9 +117,7 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
 
     @app.route("/login", methods=["GET", "POST"])
     def login() -> Any:
-        target = request.values.get("next", "")
-        if not target.startswith("/") or target.startswith("//") or "\\" in target:  # no open redirect
-            target = url_for("inbox")
+        target = security.same_site_path(request.values.get("next")) or url_for("inbox")  # no open redirect
         if request.method == "GET":
             # the same token while the cookie lives: a second tab (or the favicon's redirect here)
             # must not invalidate the form already on screen
@@ -172,11 +168,17 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
     def teams() -> Dict[str, str]:
         return {team.id: team.name["es"] for team in kb.current().teams.values()}
 
+    def notice() -> Optional[str]:
+        """The notice `?done=` names, if the console has one by that name (never text from the URL)."""
+        code = request.args.get("done")
+        return code if code and message(code, 0) else None
+
     @app.get("/inbox")
     @user_action
     def inbox(user: Any) -> Any:
         return render_template("inbox.html", tickets=desk.queue(user, **filters()), filters=filters(),
-                               teams=teams(), channels=CHANNELS, languages=LANGUAGES, now=desk.tickets.clock())
+                               teams=desk.teams(user), channels=CHANNELS, languages=LANGUAGES,
+                               now=desk.tickets.clock())
 
     @app.get("/inbox.json")
     @user_action
@@ -195,7 +197,7 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
             note_cursor=max([int(n["id"]) for n in desk.tickets.entries(current.id)] or [0]),
             canned=canned_replies_for(kb.current(), current.team), team=teams().get(current.team, current.team),
             outcomes=OUTCOMES, colleagues=desk.colleagues(current) if user.can("assign") else [],
-            replyable=current.channel in REPLYABLE_CHANNELS, client_key=uuid.uuid4().hex, done=request.args.get("done"))
+            replyable=current.channel in REPLYABLE_CHANNELS, client_key=uuid.uuid4().hex, done=notice())
 
     @app.get("/tickets/<int:ticket_id>/updates")
     @user_action
@@ -250,7 +252,7 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
         path, mime_type = desk.media(user, ticket_id, name)
         inline = mime_type in ("image/jpeg", "image/png", "image/webp")
         response = send_file(path, mimetype=mime_type, as_attachment=not inline, download_name=name, max_age=0)
-        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response.headers["Content-Security-Policy"] = security.FILE_CSP
         return response
 
     @app.get("/unattended")
@@ -258,7 +260,7 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
     def unattended(user: Any) -> Any:
         found = desk.unattended(user, desk.tickets.clock(), timedelta(minutes=settings.console_quiet_minutes),
                                 settings.console_quiet_days)
-        return render_template("unattended.html", conversations=found, done=request.args.get("done"),
+        return render_template("unattended.html", conversations=found, done=notice(),
                                quiet_minutes=settings.console_quiet_minutes, days=settings.console_quiet_days)
 
     @app.post("/unattended/follow-up")
@@ -276,9 +278,8 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
             return redirect(url_for("ticket", ticket_id=opened.id))
         return redirect(url_for("unattended", done="dismissed"))
 
-    def office_and_day(values: Any) -> Tuple[str, date]:
-        offices = desk.appointment_offices()
-        office = values.get("office") or next(iter(offices), "")
+    def office_and_day(user: Any, values: Any) -> Tuple[str, date]:
+        office = values.get("office") or next(iter(desk.appointment_offices(user)), "")
         try:
             day = date.fromisoformat(values["day"]) if values.get("day") else desk.attendance.clock().date()
         except ValueError:
@@ -293,10 +294,10 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
     def appointments_day(user: Any) -> Any:
         if settings.appointments_url:  # the town hall's own appointment system keeps attendance
             return render_template("appointments.html", external=True)
-        office, day = office_and_day(request.args)
+        office, day = office_and_day(user, request.args)
         return render_template(
-            "appointments.html", external=False, office=office, day=day, offices=desk.appointment_offices(),
-            rows=desk.office_day(user, office, day) if office else [], done=request.args.get("done"),
+            "appointments.html", external=False, office=office, day=day, offices=desk.appointment_offices(user),
+            rows=desk.office_day(user, office, day) if office else [], done=notice(),
             marked=request.args.get("marked", 0, type=int),
             services={s.id: s.name["es"] for s in kb.current().appointment_services.values()},
             now=desk.attendance.clock(), previous=day - timedelta(days=1), following=day + timedelta(days=1))
@@ -311,7 +312,7 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
     @app.post("/appointments/close-day")
     @user_action
     def close_day(user: Any) -> Any:
-        office, day = office_and_day(request.form)
+        office, day = office_and_day(user, request.form)
         return back_to_day(office, day, "no_shows_marked", marked=desk.close_day(user, office, day))
 
     @app.get("/audit")
@@ -330,10 +331,6 @@ def create_app(settings: Settings, desk: Optional[Desk] = None) -> Flask:
     @app.errorhandler(413)
     def too_large(_error: Exception) -> Any:
         return refuse("too_large", 413)
-
-    @app.errorhandler(500)
-    def failed(_error: Exception) -> Any:
-        return refuse("failed", 500)
 
     return app
 

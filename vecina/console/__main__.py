@@ -1,4 +1,7 @@
-"""`python -m vecina.console --host H --port P`: serve the staff console (waitress, threads)."""
+"""`python -m vecina.console --host H --port P`: serve the staff console (waitress, threads).
+
+waitress writes no access log and never sees a request body; errors reach it only as the console's
+plain 500 page (vecina.console.security), and it is told not to show tracebacks either."""
 
 import argparse
 import logging
@@ -19,4 +22,5 @@ if not settings.rasa_jwt_secret:
     print("vecina console: VECINA_RASA_JWT_SECRET is not set; the console needs Rasa's HTTP API to reply",
           file=sys.stderr)
     sys.exit(2)
-serve(create_app(settings), host=arguments.host, port=arguments.port, threads=8, ident="vecina")
+serve(create_app(settings), host=arguments.host, port=arguments.port, threads=8, ident="vecina",
+      expose_tracebacks=False)

@@ -1,6 +1,12 @@
 """What staff do in the console, without the web layer: see a ticket, claim or assign it, reply
-through the citizen's own channel, write internal notes, close it, and follow up conversations
-nobody handed over. Every action is written to the audit log."""
+through the citizen's own channel, write internal notes, close it, follow up conversations nobody
+handed over, and mark who came to their appointment. Every action is written to the audit log.
+
+Scoping (StaffUser.serves): every ticket, transcript, note and file is its ticket's team's; every
+appointment is the team's that keeps its office (kb/appointments.yml, `team`); conversations nobody
+handed over are the default team's, which gets the ticket when someone follows one up. Supervisors
+and admins serve every team; an agent with no team serves none. Whatever a user may not see is
+refused here, not only hidden by the pages."""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from vecina.db.models import Followup
 from vecina.kb.store import KbSource
 from vecina.rasa_api import RasaApi
 from vecina.services import appointments
-from vecina.services.attendance import Attendance, AttendanceRefused, OfficeAppointment
+from vecina.services.attendance import Attendance, AttendanceRefused, NotYourOffice, OfficeAppointment
 from vecina.services.reminders import municipal_clock
 from vecina.services.staff import StaffDirectory, StaffUser
 from vecina.services.tickets import CLAIMED, NORMAL, OPEN, NewTicket, TicketError, TicketStore, TicketView
@@ -161,9 +167,9 @@ class Desk:
 
     def close(self, user: StaffUser, ticket_id: int, outcome: str) -> Tuple[TicketView, bool]:
         """Close the ticket and hand the conversation back to the bot; (ticket, citizen told)."""
+        ticket = self._ticket(user, ticket_id)  # whose it is first: nothing is said about another team's
         if outcome not in OUTCOMES:
             raise Refused("outcome")
-        ticket = self._ticket(user, ticket_id)
         self._may_write(user, ticket)
         closed = self._apply(lambda: self.tickets.close(ticket_id, user.username, outcome))
         told = self._trigger(closed, "EXTERNAL_handoff_closed", {})
@@ -196,10 +202,20 @@ class Desk:
                     return path, str(item.media.get("mime_type") or "application/octet-stream")
         raise NotFound()
 
+    def teams(self, user: StaffUser) -> Dict[str, str]:
+        """The teams the user serves: id -> Spanish name."""
+        return {team.id: team.name["es"] for team in self.kb.current().teams.values() if user.serves(team.id)}
+
+    def sees_unattended(self, user: StaffUser) -> bool:
+        """Conversations nobody handed over are the default team's: following one up opens a
+        ticket for that team, which the user must be able to see and answer."""
+        default = next((team.id for team in self.kb.current().teams.values() if team.default), None)
+        return user.can("unattended") and user.serves(default)
+
     def unattended(self, user: StaffUser, now: datetime, quiet: timedelta, days: int) -> List[QuietConversation]:
         """Conversations that ended in a misunderstanding or that the citizen left half-way, which
         nobody has taken or followed up yet."""
-        if not user.can("unattended"):
+        if not self.sees_unattended(user):
             raise NotAllowed()
         found = self.transcripts.quiet_conversations(now - timedelta(days=days), now - quiet)
         with session_scope(self.url) as session:
@@ -210,7 +226,7 @@ class Desk:
 
     def follow_up(self, user: StaffUser, conversation: QuietConversation, action: str) -> Optional[TicketView]:
         """Dismiss a quiet conversation, or open a ticket to write to the citizen."""
-        if not user.can("unattended"):
+        if not self.sees_unattended(user):
             raise NotAllowed()
         try:
             with session_scope(self.url) as session:
@@ -230,17 +246,26 @@ class Desk:
                                                 summary=summary))
         return self._apply(lambda: self.tickets.claim(ticket.id, user.username))
 
-    def appointment_offices(self) -> Dict[str, str]:
-        """Offices that give appointments: id -> the name of their centre."""
+    def appointment_offices(self, user: StaffUser) -> Dict[str, str]:
+        """The offices giving appointments that the user's teams keep: id -> the name of their centre."""
         kb = self.kb.current()
         return {office.id: kb.centres[office.centre].name["es"] if office.centre in kb.centres else office.id
-                for office in kb.appointment_offices.values()}
+                for office in kb.appointment_offices.values() if user.serves(office.team)}
 
     def _may_keep_attendance(self, user: StaffUser, office: Optional[str] = None) -> None:
         if not user.can("appointments"):
             raise NotAllowed()
-        if office is not None and office not in self.appointment_offices():
+        if office is None:
+            return
+        known = self.kb.current().appointment_offices.get(office)
+        if known is None:
             raise NotFound()
+        if not user.serves(known.team):
+            raise NotAllowed()
+
+    def _keeps(self, user: StaffUser, office: str) -> bool:
+        known = self.kb.current().appointment_offices.get(office)
+        return known is not None and user.serves(known.team)
 
     def office_day(self, user: StaffUser, office: str, day: date) -> List[OfficeAppointment]:
         self._may_keep_attendance(user, office)
@@ -250,7 +275,9 @@ class Desk:
         """Mark an appointment attended or no-show; its office and day."""
         self._may_keep_attendance(user)
         try:
-            office, day = self.attendance.mark(appointment_id, outcome)
+            office, day = self.attendance.mark(appointment_id, outcome, lambda office: self._keeps(user, office))
+        except NotYourOffice:
+            raise NotAllowed() from None
         except AttendanceRefused as refusal:
             raise Refused(refusal.code) from None
         except appointments.NotFound:

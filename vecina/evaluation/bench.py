@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from vecina.settings import Settings
 from vecina.stack import stop_processes
@@ -130,7 +130,7 @@ class MemorySampler:
 
 
 async def run_level(url: str, scripts: Sequence[Sequence[str]], concurrency: int, seconds: float,
-                    max_conversations: int, tag: str) -> Level:
+                    max_conversations: int, tag: str, headers: Optional[Dict[str, str]] = None) -> Level:
     import aiohttp
 
     level = Level(concurrency)
@@ -146,7 +146,7 @@ async def run_level(url: str, scripts: Sequence[Sequence[str]], concurrency: int
             for text in script:
                 began = time.perf_counter()
                 try:
-                    async with session.post(url, json={"sender": sender, "message": text}) as response:
+                    async with session.post(url, json={"sender": sender, "message": text}, headers=headers) as response:
                         body = await response.json(content_type=None)
                         ok = response.status == 200 and isinstance(body, list) and len(body) > 0
                 except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
@@ -214,7 +214,8 @@ def _start_vecina(workdir: Path, settings: Settings) -> tuple:
     model = model_path(settings)
     if not model.exists():
         raise FileNotFoundError(f"no model for the current data ({model.name}): run 'make run' or 'vecina train' first")
-    stack = start_stack(workdir, model, jwt_secret=secrets.token_hex(32))  # the API, for /model/parse
+    # the API, for /model/parse; every conversation comes from loopback: no per-address limit to speak of
+    stack = start_stack(workdir, model, {"VECINA_RATE_LIMIT_ADDRESS": "1000000"}, jwt_secret=secrets.token_hex(32))
     meta_path = model.with_suffix("").with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     return stack, {name: launcher.process for name, launcher in stack.launchers.items()}, model, meta
@@ -227,20 +228,22 @@ def bench_target(target: str, settings: Settings, levels: Sequence[int], seconds
     with tempfile.TemporaryDirectory(prefix=f"vecina-bench-{target}-") as tmp:
         if target == "vecina":
             stack, processes, model, meta = _start_vecina(Path(tmp), settings)
-            url = stack.rasa_url
+            url, headers = stack.rasa_url, {"Authorization": f"Bearer {stack.rest_token}"}
         else:
             url, processes, model, meta = _start_moodbot(Path(tmp), settings.models_dir)
+            headers = None
         webhook = f"{url}/webhooks/rest/webhook"
         pids = {name: process.pid for name, process in processes.items()}
         try:
             idle = {name: rss_mb(pid) for name, pid in pids.items()}
             if target == "vecina":
                 parses = parse_timings(stack, [text for script in scripts for text in script], parse_repeats)
-            asyncio.run(run_level(webhook, scripts, 1, 600, len(scripts), f"{target}-warmup"))
+            asyncio.run(run_level(webhook, scripts, 1, 600, len(scripts), f"{target}-warmup", headers))
             results = []
             for concurrency in levels:
                 with MemorySampler(pids) as sampler:
-                    level = asyncio.run(run_level(webhook, scripts, concurrency, seconds, max_conversations, target))
+                    level = asyncio.run(run_level(webhook, scripts, concurrency, seconds, max_conversations, target,
+                                                  headers))
                 level.peak_rss_mb = dict(sampler.peaks)
                 results.append(level.summary())
         finally:

@@ -484,11 +484,12 @@ def build_appointment_service(report: Reporter, node: Any) -> Optional[Appointme
 
 
 def build_appointment_office(report: Reporter, node: Any) -> Optional[AppointmentOffice]:
-    fields = Fields(report, node, "appointment office", ("id", "centre", "hours", "exceptions", "open_on_holidays",
-                                                         "services"))
+    fields = Fields(report, node, "appointment office", ("id", "centre", "team", "hours", "exceptions",
+                                                         "open_on_holidays", "services"))
     ident = fields.ident()
     fields.where = f"appointment office '{ident}'"
     centre = fields.text("centre")
+    team = fields.text("team")
     hours = _hours(report, fields, f"appointment office '{ident}'")
     desks: Dict[str, int] = {}
     for item in fields.items("services"):
@@ -500,7 +501,7 @@ def build_appointment_office(report: Reporter, node: Any) -> Optional[Appointmen
             desks[service] = int(count)
     if ident is None or centre is None:
         return None
-    return AppointmentOffice(ident, centre, hours, desks)
+    return AppointmentOffice(ident, centre, hours, desks, team)
 
 
 def build_appointments(report: Reporter, node: Any) -> Tuple[Dict[str, AppointmentService],
@@ -643,6 +644,9 @@ def check_references(report: Reporter, kb: KnowledgeBase, files: Dict[str, Any])
         node = office_nodes.get(office.id) or {}
         if office.centre not in kb.centres:
             report.error(node, "centre", f"appointment office '{office.id}': unknown centre '{office.centre}'")
+        if office.team is not None and office.team not in kb.teams:
+            report.error(node, "team", f"appointment office '{office.id}': unknown team '{office.team}' "
+                                       "(teams.yml)")
         _unknown_ids(report, node, "services", list(office.desks), kb.appointment_services,
                      f"appointment office '{office.id}': unknown service", "appointments.yml")
 

@@ -187,6 +187,7 @@ class AppointmentOffice:
     centre: str
     hours: OpeningHours
     desks: Dict[str, int]  # service id -> desks
+    team: Optional[str] = None  # the staff team (teams.yml) that keeps its desk: who sees it in the console
 
 
 @dataclass

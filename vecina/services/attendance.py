@@ -1,6 +1,7 @@
 """Who came to their appointment. The office marks each appointment attended or no-show on the
 day; those marks give `vecina reminders report` its no-show rates, with and without a reminder.
-Only for appointments in our own database: a town hall's own appointment system keeps its own."""
+Only for appointments in our own database: a town hall's own appointment system keeps its own.
+Who may mark which office is the caller's rule (the console: the team that keeps the office)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from vecina.services.appointments import ATTENDED, CANCELLED, NO_SHOW, UPCOMING,
 
 OUTCOMES = (ATTENDED, NO_SHOW)
 PHONE_DIGITS_SHOWN = 4  # enough for the desk to ask "the last four digits of your mobile?"
+
+
+class NotYourOffice(Exception):
+    """The appointment belongs to an office whose team the person marking does not serve."""
 
 
 class AttendanceRefused(Exception):
@@ -62,16 +67,20 @@ class Attendance:
                                       row.language, (row.phone or "")[-PHONE_DIGITS_SHOWN:], answer)
                     for row, answer in rows]
 
-    def mark(self, appointment_id: int, outcome: str) -> Tuple[str, date]:
+    def mark(self, appointment_id: int, outcome: str,
+             may_mark: Callable[[str], bool] = lambda _office: True) -> Tuple[str, date]:
         """Mark one appointment; a mark can be corrected (attended <-> no-show). Attended from the
-        appointment's day on; no-show once its time has come. Returns its office and day."""
-        if outcome not in OUTCOMES:
-            raise AttendanceRefused("attendance_outcome")
+        appointment's day on; no-show once its time has come. Returns its office and day.
+        `may_mark(office)`: whether the person marking keeps that office (NotYourOffice if not)."""
         now = self.clock()
         with session_scope(self.url) as session:
             row = session.get(Appointment, appointment_id, with_for_update=True)
             if row is None:
                 raise NotFound()
+            if not may_mark(row.office):
+                raise NotYourOffice()
+            if outcome not in OUTCOMES:
+                raise AttendanceRefused("attendance_outcome")
             if row.status == CANCELLED:
                 raise AttendanceRefused("cancelled")
             if row.starts_at.date() > now.date() or (outcome == NO_SHOW and row.starts_at > now):

@@ -1,5 +1,8 @@
-"""Staff accounts for the console: argon2id password hashes, roles, server-side sessions and
-login throttling.
+"""Staff accounts for the console: argon2id password hashes, roles, team scoping, server-side
+sessions and login throttling.
+
+Scoping: supervisors and admins serve every team; an agent serves exactly the teams of their
+account, so an agent without a team sees no team's data (never "all of them").
 
 Sessions live in the database, so signing out (or disabling an account) ends them at once, on
 every console process. The browser holds a random token; the database holds its SHA-256 only.
@@ -16,7 +19,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vecina.db import session_scope, utcnow
@@ -66,8 +69,10 @@ class StaffUser:
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, ())
 
-    def serves(self, team: str) -> bool:
-        return self.can("all_teams") or not self.teams or team in self.teams
+    def serves(self, team: Optional[str]) -> bool:
+        """Whether the user sees this team's tickets and offices: supervisors and admins see every
+        team; an agent only the teams of their account, and an agent with none sees nothing."""
+        return self.can("all_teams") or (team is not None and team in self.teams)
 
 
 @dataclass(frozen=True)
@@ -159,33 +164,55 @@ class StaffDirectory:
 
     def authenticate(self, username: str, password: str, remote: str) -> StaffUser:
         """The user, or LoginFailed / Throttled. Every attempt is recorded; once throttled, even the
-        right password is refused until the minute has passed."""
-        username = username.strip().lower()[:60]
+        right password is refused until the minute has passed.
+
+        Parallel attempts cannot slip past the limit: an attempt is first committed as a failure,
+        and only then are the failures counted, its own included. Of N attempts racing, the k-th
+        to commit counts at least k, so no more than the limit get to try a password. A right
+        password turns its row into a success; a throttled attempt removes its row (it neither
+        failed nor succeeded)."""
+        username, remote = username.strip().lower()[:60], remote[:64]
         now = self.clock()
+        attempt = self._record_attempt(username, remote, now)
+        if self._over_the_limit(username, remote, now):
+            with session_scope(self.url) as session:
+                session.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt))
+            raise Throttled()
         with session_scope(self.url) as session:
-            since = now - THROTTLE_WINDOW
-            failures = select(func.count()).select_from(LoginAttempt).where(
-                LoginAttempt.at > since, LoginAttempt.succeeded.is_(False))
-            if (session.execute(failures.where(LoginAttempt.username == username)).scalar_one()
-                    >= FAILURES_PER_USERNAME
-                    or session.execute(failures.where(LoginAttempt.remote == remote)).scalar_one()
-                    >= FAILURES_PER_REMOTE):
-                raise Throttled()
             row = session.execute(select(StaffUserRow).where(StaffUserRow.username == username)).scalar_one_or_none()
-            stored = row.password_hash if row is not None and row.active else self._unknown_user_hash
-            try:
-                self.hasher.verify(stored, password)
-                succeeded = row is not None and bool(row.active)
-            except (VerificationError, InvalidHashError):
-                succeeded = False
-            session.add(LoginAttempt(username=username, remote=remote[:64], at=now, succeeded=succeeded))
-            session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - ATTEMPTS_KEPT))
-            if succeeded and self.hasher.check_needs_rehash(row.password_hash):
+            known = row is not None and bool(row.active)
+            stored = row.password_hash if known else self._unknown_user_hash
+        try:
+            self.hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            known = False
+        if not known:
+            raise LoginFailed()  # its row stays a failure
+        with session_scope(self.url) as session:
+            session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt).values(succeeded=True))
+            row = session.execute(select(StaffUserRow).where(StaffUserRow.username == username)).scalar_one()
+            if self.hasher.check_needs_rehash(row.password_hash):
                 row.password_hash = self.hasher.hash(password)
-            user = StaffUser.of(row) if succeeded else None
-        if user is None:  # raised after the commit: the failed attempt counts
-            raise LoginFailed()
-        return user
+            return StaffUser.of(row)
+
+    def _record_attempt(self, username: str, remote: str, now: datetime) -> int:
+        """Commit the attempt as a failure (until it proves otherwise); its id."""
+        with session_scope(self.url) as session:
+            row = LoginAttempt(username=username, remote=remote, at=now, succeeded=False)
+            session.add(row)
+            session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - ATTEMPTS_KEPT))
+            session.flush()
+            return int(row.id)
+
+    def _over_the_limit(self, username: str, remote: str, now: datetime) -> bool:
+        """Failures in the window, this attempt's own included, above a limit (committed rows only)."""
+        with session_scope(self.url) as session:
+            failures = select(func.count()).select_from(LoginAttempt).where(
+                LoginAttempt.at > now - THROTTLE_WINDOW, LoginAttempt.succeeded.is_(False))
+            return (session.execute(failures.where(LoginAttempt.username == username)).scalar_one()
+                    > FAILURES_PER_USERNAME
+                    or session.execute(failures.where(LoginAttempt.remote == remote)).scalar_one()
+                    > FAILURES_PER_REMOTE)
 
     def start_session(self, user: StaffUser) -> Tuple[str, str]:
         """(cookie token, CSRF token) for a new session."""

@@ -1,6 +1,8 @@
 /* Vecina web chat: Rasa's socket.io channel, buttons as buttons, a language toggle.
    All visible texts come from window.VECINA_CONFIG.texts (kb/webchat.yml). Citizen and bot
-   texts are inserted as text nodes, never as HTML. */
+   texts are inserted as text nodes, never as HTML. The session id is issued and signed by the
+   page server (POST session) and kept in localStorage; when the Rasa server refuses it (the
+   secret changed) the widget asks for a new one, once per page load. No metadata is sent. */
 (function () {
   "use strict";
   var config = window.VECINA_CONFIG;
@@ -11,6 +13,7 @@
   var input = document.getElementById("message");
   var language = initialLanguage();
   var sessionId = null;
+  var renewed = false;
 
   function initialLanguage() {
     var asked = new URLSearchParams(window.location.search).get("lang");
@@ -66,10 +69,23 @@
   var socket = io(config.socketUrl, { transports: ["websocket", "polling"], reconnectionAttempts: 20 });
   statusLine.textContent = text("connecting");
 
-  socket.on("connect", function () {
-    sessionId = window.localStorage.getItem(storageKey);
-    socket.emit("session_request", { session_id: sessionId });
-  });
+  function newSession() {
+    return window.fetch("session", { method: "POST", credentials: "omit", cache: "no-store" })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (body) {
+        window.localStorage.setItem(storageKey, body.session_id);
+        return body.session_id;
+      });
+  }
+
+  function requestSession() {
+    var stored = window.localStorage.getItem(storageKey);
+    (stored ? Promise.resolve(stored) : newSession())
+      .then(function (id) { socket.emit("session_request", { session_id: id }); })
+      .catch(function () { statusLine.textContent = text("offline"); });
+  }
+
+  socket.on("connect", requestSession);
   socket.on("session_confirm", function (confirmed) {
     sessionId = typeof confirmed === "string" ? confirmed : confirmed.session_id;
     window.localStorage.setItem(storageKey, sessionId);
@@ -80,7 +96,15 @@
     addMessage("bot", message.text, buttons);
   });
   socket.on("connect_error", function () { statusLine.textContent = text("offline"); });
-  socket.on("disconnect", function () { statusLine.textContent = text("offline"); });
+  socket.on("disconnect", function (reason) {
+    statusLine.textContent = text("offline");
+    if (reason === "io server disconnect" && !renewed) {  // the server refused our session id
+      renewed = true;
+      sessionId = null;
+      window.localStorage.removeItem(storageKey);
+      socket.connect();
+    }
+  });
 
   function send(payload, shown) {
     if (!payload || !sessionId) { return; }
