@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import urllib.error
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -210,11 +211,17 @@ def outage_during_the_conversation(meta: FakeMeta, stack: Stack, outage: Any) ->
     wa_id = citizen()
     say(meta, stack, wa_id, CONVERSATION[0])
     answers(meta, wa_id, seconds=2)
+    rest = stack.new_sender()
+    stack.say(rest, CONVERSATION[0])
     with outage:
         say(meta, stack, wa_id, *CONVERSATION[1:])  # stored; none can be answered now
+        with pytest.raises(urllib.error.HTTPError) as refused:  # REST stores nothing: the caller is told
+            stack.say(rest, CONVERSATION[1])
         time.sleep(8)
+    assert refused.value.code == 503
     assert answered(meta, stack, wa_id) == expected
     assert user_turns(stack, wa_id) == CONVERSATION
+    assert [e["text"] for e in stack.tracker(rest)["events"] if e["event"] == "user"] == CONVERSATION[:1]
     assert attempts(stack, wa_id)[1] > 1  # the outage was real: the first waiting message was tried again
 
 

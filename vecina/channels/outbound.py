@@ -132,6 +132,19 @@ class OutboundStore:
             return session.execute(select(func.max(OutboundMessage.id)).where(
                 OutboundMessage.conversation_id == conversation_id)).scalar() or 0
 
+    def recorded_since(self, conversation_id: str, since: datetime, kind: Optional[str] = None,
+                       response: Optional[str] = None) -> int:
+        """How many messages (of a kind, or of a response) were recorded for a conversation since
+        `since`, whatever became of them: the limits on refusals and texts to callers."""
+        query = select(func.count(OutboundMessage.id)).where(OutboundMessage.conversation_id == conversation_id,
+                                                             OutboundMessage.created_at >= since)
+        if kind is not None:
+            query = query.where(OutboundMessage.kind == kind)
+        if response is not None:
+            query = query.where(OutboundMessage.response == response)
+        with session_scope(self.url) as session:
+            return session.execute(query).scalar() or 0
+
     def sent_since(self, conversation_id: str, after_id: int, responses: Sequence[str]) -> Optional[Dict[str, Any]]:
         """What became of a response (any of `responses`) sent to a conversation after the marker:
         the last of its messages (id, status, error_code), failed if any of them failed; None if

@@ -30,7 +30,6 @@ from typing import Any, AsyncIterator, Dict, List, Optional, Set, Text
 import aiohttp
 from rasa.core.channels.channel import OutputChannel
 from sanic.request import Request
-from sqlalchemy import select
 
 from vecina.channels import whatsapp_format as fmt
 from vecina.channels.inbound import Claimed
@@ -41,8 +40,6 @@ from vecina.channels.webhook import (LOCATION_INTENT, MEDIA_INTENT, UNSUPPORTED_
                                      RecordedOutput, Rejected, Turn, WebhookChannel, chosen)
 from vecina.channels.worker import TransientError
 from vecina.content import response_texts
-from vecina.db import session_scope
-from vecina.db.models import OutboundMessage
 from vecina.nlu.detection import detect
 from vecina.settings import Settings, get_settings
 
@@ -248,11 +245,7 @@ class TelegramOutput(RecordedOutput):
     def told_recently(self, chat: int, seconds: int) -> bool:
         """Whether the group was sent its refusal within `seconds` (whatever became of it)."""
         since = self.outbound.clock() - timedelta(seconds=seconds)
-        with session_scope(self.settings.database_url) as session:
-            return session.execute(select(OutboundMessage.id).where(
-                OutboundMessage.channel == CHANNEL, OutboundMessage.conversation_id == f"{CHANNEL}:{chat}",
-                OutboundMessage.response == GROUP_NOTICE_RESPONSE, OutboundMessage.created_at >= since)
-                .limit(1)).first() is not None
+        return self.outbound.recorded_since(f"{CHANNEL}:{chat}", since, response=GROUP_NOTICE_RESPONSE) > 0
 
     async def send_group_notice(self, chat: int, language: str) -> Optional[str]:
         """The refusal to a group: the service is for private chats, and how to open one."""

@@ -38,7 +38,6 @@ from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, Ou
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
@@ -52,8 +51,6 @@ from vecina.channels.webhook import (DEFAULT_MAX_BODY_BYTES, LOCATION_INTENT, ME
 from vecina.channels.whatsapp_format import split_text
 from vecina.channels.window import REOPEN_PAYLOAD
 from vecina.content import response_texts
-from vecina.db import session_scope
-from vecina.db.models import OutboundMessage
 from vecina.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -247,11 +244,8 @@ class TwilioOutput(RecordedOutput):
         return await deliver(self.outbound, record, lambda _: self.api.send(fields), policy)
 
     def caller_texts_today(self, conversation_id: str) -> int:
-        since = self.outbound.clock() - timedelta(days=1)
-        with session_scope(self.settings.database_url) as session:
-            return session.execute(select(func.count(OutboundMessage.id)).where(
-                OutboundMessage.channel == CHANNEL, OutboundMessage.conversation_id == conversation_id,
-                OutboundMessage.kind == CALLER_SMS_KIND, OutboundMessage.created_at >= since)).scalar() or 0
+        return self.outbound.recorded_since(conversation_id, self.outbound.clock() - timedelta(days=1),
+                                            kind=CALLER_SMS_KIND)
 
     async def text_caller(self, caller: str, text: str, response_name: Optional[str]) -> bool:
         """Text a caller's own number (`+34…`, as Twilio signed it) by SMS; whether it went out.

@@ -11,7 +11,8 @@
 - REST (server-side integrations, never the public): every request carries
   `Authorization: Bearer <VECINA_REST_TOKEN>` (unset: every request is refused, 403; wrong or
   missing: 401); the sender id is validated and namespaced (`rest:<id>`, vecina.channels.web_rules),
-  and the input channel is always "rest". A bad body is 400.
+  and the input channel is always "rest". A bad body is 400; a turn that failed (the conversation
+  store or the action server down) is 503, never a 200 with no answer, so the caller sends again.
 - Both: client metadata is filtered through an allow-list (never stored otherwise); a typed text
   starting with "/" reaches Rasa as a command only when it is a button payload the bot has just
   offered in that conversation (vecina.channels.payloads); messages over the rate limits never
@@ -237,7 +238,8 @@ class RestChannel(AppAware, RestInput):
                 handled = await turns.handle(message, address)
             except Exception as error:  # noqa: BLE001 (Rasa's own handler logs the text; we log the type)
                 logger.error("rest: the turn failed (%s)", type(error).__name__)
-                handled = True
+                return response.json({"error": "the message could not be handled; send it again"}, status=503,
+                                     headers={"Retry-After": "5"})
             if handled:
                 return response.json(collector.messages)
             return response.json(collector.messages, status=429, headers={"Retry-After": RETRY_AFTER_SECONDS})
