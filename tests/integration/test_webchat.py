@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
@@ -45,15 +45,20 @@ def page_url(stack: Stack):
     process.wait(timeout=10)
 
 
-async def saved_language(stack: Stack, conversation: str, seconds: float = WAIT_SECONDS) -> Optional[str]:
+async def saved(stack: Stack, conversation: str, read: Callable[[Dict[str, Any]], Any],
+                seconds: float = WAIT_SECONDS) -> Any:
+    """What `read` finds in the conversation's tracker once it finds anything: Rasa saves a turn
+    after its replies have gone out, so a reply can arrive before the turn is in the tracker."""
     deadline = time.monotonic() + seconds
-    language = None
-    while time.monotonic() < deadline:
-        language = stack.api.tracker(conversation)["slots"].get("language")
-        if language:
-            break
+    while True:
+        found = read(stack.api.tracker(conversation))
+        if found or time.monotonic() > deadline:
+            return found
         await asyncio.sleep(0.2)
-    return language
+
+
+def user_turns(tracker: Dict[str, Any]) -> List[dict]:
+    return [e for e in tracker["events"] if e["event"] == "user"]
 
 
 class Browser:
@@ -132,7 +137,7 @@ async def test_a_message_in_someone_elses_conversation_is_ignored(stack: Stack) 
         await victim.session(victim_token)
         await victim.say(victim_token, "hola")
         await victim.until("bot_uttered")
-        before = _user_events(stack, f"socketio:{_raw(victim_token)}")
+        before = await saved(stack, f"socketio:{_raw(victim_token)}", user_turns)
         assert [e["text"] for e in before] == ["hola"]
         await attacker.session(signer.issue())  # a genuine session of its own
         for token in (_raw(victim_token), victim_token, f"{_raw(victim_token)}.forged"):
@@ -154,7 +159,7 @@ async def test_a_signed_session_talks_in_its_own_namespace_without_forged_metada
         await browser.session(token)
         await browser.say(token, "hola", FORGED)
         assert await browser.until("bot_uttered")
-        user = _user_events(stack, f"socketio:{_raw(token)}")[-1]
+        user = (await saved(stack, f"socketio:{_raw(token)}", user_turns))[-1]
         assert user["text"] == "hola" and user["input_channel"] == "socketio"
         assert not set(FORGED) & set(user.get("metadata") or {})
     finally:
@@ -169,7 +174,7 @@ async def test_a_flood_over_the_web_chat_gets_one_polite_answer_in_catalan(stack
         await browser.session(token)
         await browser.say(token, "bon dia, em pots parlar en català?")
         await browser.until("bot_uttered")
-        assert await saved_language(stack, conversation) == "ca"  # the turn is saved after its replies go out
+        assert await saved(stack, conversation, lambda tracker: tracker["slots"].get("language")) == "ca"
         for _ in range(PER_SENDER + 4):
             await browser.say(token, "hola")
         slow_down = ResponseTexts(ROOT / "domain").text("utter_slow_down", "ca")
